@@ -1,0 +1,354 @@
+//! What a staff member asks for: one scene, temporary or permanent. Built only from valid
+//! input ("parse, don't validate"), so everything past the edge can trust it.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use serde::Serialize;
+
+/// Largest `scene_id` WeChat accepts for a permanent code (`QR_LIMIT_SCENE`).
+pub const MAX_PERMANENT_SCENE_ID: u32 = 100_000;
+/// Longest `scene_str`, in characters.
+pub const MAX_SCENE_STR_CHARS: usize = 64;
+
+/// Lifetime of a temporary code in seconds: 60..=2592000 (30 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lifetime(u32);
+
+impl Lifetime {
+    pub const MIN: u32 = 60;
+    pub const MAX: u32 = 2_592_000;
+
+    pub fn new(seconds: u32) -> Option<Self> {
+        (Self::MIN..=Self::MAX)
+            .contains(&seconds)
+            .then_some(Self(seconds))
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+/// The value a code carries back to us in the scan event: a number or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scene {
+    Id(NonZeroU32),
+    Str(SceneStr),
+}
+
+impl fmt::Display for Scene {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scene::Id(id) => write!(f, "{id}"),
+            Scene::Str(s) => f.write_str(s.as_str()),
+        }
+    }
+}
+
+impl Serialize for Scene {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Scene::Id(id) => serializer.serialize_u32(id.get()),
+            Scene::Str(s) => serializer.serialize_str(s.as_str()),
+        }
+    }
+}
+
+/// A `scene_str`: 1..=64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SceneStr(String);
+
+impl SceneStr {
+    pub fn parse(raw: &str) -> Result<Self, InvalidRequest> {
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(InvalidRequest::SceneStrEmpty);
+        }
+        if chars > MAX_SCENE_STR_CHARS {
+            return Err(InvalidRequest::SceneStrTooLong { chars });
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(InvalidRequest::SceneStrControl);
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Temporary (with its lifetime) or permanent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Temporary(Lifetime),
+    Permanent,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Temporary(_) => "temporary",
+            Kind::Permanent => "permanent",
+        }
+    }
+}
+
+/// One code: a scene and a kind. Two requests that differ in any part (including the
+/// lifetime of a temporary code) are different codes and different cache keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CodeRequest {
+    pub scene: Scene,
+    pub kind: Kind,
+}
+
+impl CodeRequest {
+    /// The WeChat `action_name` for this code.
+    pub fn action_name(&self) -> &'static str {
+        match (&self.scene, self.kind) {
+            (Scene::Id(_), Kind::Temporary(_)) => "QR_SCENE",
+            (Scene::Str(_), Kind::Temporary(_)) => "QR_STR_SCENE",
+            (Scene::Id(_), Kind::Permanent) => "QR_LIMIT_SCENE",
+            (Scene::Str(_), Kind::Permanent) => "QR_LIMIT_STR_SCENE",
+        }
+    }
+
+    /// Canonical query string of this code, for links between the page, the image and the JSON.
+    pub fn query_string(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        match &self.scene {
+            Scene::Id(id) => query.append_pair("scene_id", &id.to_string()),
+            Scene::Str(s) => query.append_pair("scene_str", s.as_str()),
+        };
+        match self.kind {
+            Kind::Temporary(lifetime) => {
+                query.append_pair("expire_seconds", &lifetime.seconds().to_string())
+            }
+            Kind::Permanent => query.append_pair("permanent", "true"),
+        };
+        query.finish()
+    }
+
+    /// Parses the query of `/qrcode`, `/api/qrcode`, `/qrcode.png` and `/qrcode.svg`.
+    /// `default_lifetime` applies to temporary codes that do not name one.
+    pub fn from_query(query: &str, default_lifetime: Lifetime) -> Result<Self, InvalidRequest> {
+        let mut scene_id = None;
+        let mut scene_str = None;
+        let mut permanent = None;
+        let mut expire_seconds = None;
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "scene_id" => &mut scene_id,
+                "scene_str" => &mut scene_str,
+                "permanent" => &mut permanent,
+                "expire_seconds" => &mut expire_seconds,
+                _ => {
+                    return Err(InvalidRequest::UnknownParameter {
+                        name: truncate(&name, 40),
+                    });
+                }
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(InvalidRequest::Repeated {
+                    name: name.into_owned(),
+                });
+            }
+        }
+
+        let permanent = match permanent.as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(InvalidRequest::BadPermanent {
+                    value: truncate(other, 40),
+                });
+            }
+        };
+
+        let scene = match (scene_id, scene_str) {
+            (Some(_), Some(_)) => return Err(InvalidRequest::BothScenes),
+            (None, None) => return Err(InvalidRequest::NoScene),
+            (Some(raw), None) => Scene::Id(parse_scene_id(&raw, permanent)?),
+            (None, Some(raw)) => Scene::Str(SceneStr::parse(&raw)?),
+        };
+
+        let kind = match (permanent, expire_seconds) {
+            (true, Some(_)) => return Err(InvalidRequest::LifetimeOnPermanent),
+            (true, None) => Kind::Permanent,
+            (false, None) => Kind::Temporary(default_lifetime),
+            (false, Some(raw)) => {
+                Kind::Temporary(raw.parse::<u32>().ok().and_then(Lifetime::new).ok_or_else(
+                    || InvalidRequest::BadLifetime {
+                        value: truncate(&raw, 40),
+                    },
+                )?)
+            }
+        };
+        Ok(Self { scene, kind })
+    }
+}
+
+fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, InvalidRequest> {
+    let bad = || InvalidRequest::BadSceneId {
+        value: truncate(raw, 40),
+        permanent,
+    };
+    // Digits only: `u32::from_str` would also take a leading `+`.
+    if raw.is_empty() || raw.len() > 10 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let id = raw
+        .parse::<u32>()
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(bad)?;
+    if permanent && id.get() > MAX_PERMANENT_SCENE_ID {
+        return Err(bad());
+    }
+    Ok(id)
+}
+
+/// Keeps echoed input short, so an error page never repeats a megabyte of query string.
+fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut short: String = s.chars().take(max_chars).collect();
+        short.push('…');
+        short
+    }
+}
+
+/// Why a code request was refused: said so that a person can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRequest {
+    #[error("give a scene: scene_id (a number) or scene_str (text)")]
+    NoScene,
+    #[error("give scene_id or scene_str, not both")]
+    BothScenes,
+    #[error("scene_id {value:?} is not valid: {}", if *permanent {
+        "a permanent code takes a whole number from 1 to 100000"
+    } else {
+        "a temporary code takes a whole number from 1 to 4294967295"
+    })]
+    BadSceneId { value: String, permanent: bool },
+    #[error("scene_str is empty: it takes 1 to 64 characters")]
+    SceneStrEmpty,
+    #[error("scene_str has {chars} characters: it takes 1 to 64")]
+    SceneStrTooLong { chars: usize },
+    #[error("scene_str contains a control character (such as a line break): use printable text")]
+    SceneStrControl,
+    #[error("permanent {value:?} is not valid: use true, 1, false or 0")]
+    BadPermanent { value: String },
+    #[error(
+        "expire_seconds {value:?} is not valid: it takes whole seconds from 60 to 2592000 (30 days)"
+    )]
+    BadLifetime { value: String },
+    #[error("expire_seconds applies to temporary codes only: permanent codes never expire")]
+    LifetimeOnPermanent,
+    #[error("{name} is given more than once")]
+    Repeated { name: String },
+    #[error("unknown parameter {name:?}")]
+    UnknownParameter { name: String },
+}
+
+impl InvalidRequest {
+    /// The rules, for the line under the error that says what is allowed.
+    pub const ALLOWED: &'static str = "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) \
+        or scene_str (1 to 64 characters); optional permanent=true|false; optional expire_seconds \
+        (60..=2592000, temporary codes only).";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEEK: Lifetime = Lifetime(604_800);
+
+    fn parse(q: &str) -> Result<CodeRequest, InvalidRequest> {
+        CodeRequest::from_query(q, WEEK)
+    }
+
+    #[test]
+    fn a_plain_scene_id_is_a_temporary_code_with_the_default_lifetime() {
+        let code = parse("scene_id=123").unwrap();
+        assert_eq!(code.scene, Scene::Id(NonZeroU32::new(123).unwrap()));
+        assert_eq!(code.kind, Kind::Temporary(WEEK));
+        assert_eq!(code.action_name(), "QR_SCENE");
+    }
+
+    #[test]
+    fn each_combination_maps_to_its_action_name() {
+        assert_eq!(parse("scene_str=a").unwrap().action_name(), "QR_STR_SCENE");
+        assert_eq!(
+            parse("scene_id=1&permanent=1").unwrap().action_name(),
+            "QR_LIMIT_SCENE"
+        );
+        assert_eq!(
+            parse("scene_str=a&permanent=true").unwrap().action_name(),
+            "QR_LIMIT_STR_SCENE"
+        );
+    }
+
+    #[test]
+    fn scene_id_limits_follow_the_api_reference() {
+        assert!(parse("scene_id=4294967295").is_ok());
+        assert!(parse("scene_id=4294967296").is_err());
+        assert!(parse("scene_id=0").is_err());
+        assert!(parse("scene_id=-1").is_err());
+        assert!(parse("scene_id=+1").is_err());
+        assert!(parse("scene_id=").is_err());
+        assert!(parse("scene_id=1.5").is_err());
+        assert!(parse("scene_id=100000&permanent=true").is_ok());
+        assert!(parse("scene_id=100001&permanent=true").is_err());
+    }
+
+    #[test]
+    fn scene_str_counts_characters_not_bytes() {
+        let sixty_four_han = "码".repeat(64);
+        assert!(parse(&format!("scene_str={sixty_four_han}")).is_ok());
+        let err = parse(&format!("scene_str={}", "a".repeat(65))).unwrap_err();
+        assert_eq!(err, InvalidRequest::SceneStrTooLong { chars: 65 });
+    }
+
+    #[test]
+    fn lifetime_is_checked_and_refused_on_permanent_codes() {
+        assert!(parse("scene_id=1&expire_seconds=60").is_ok());
+        assert!(parse("scene_id=1&expire_seconds=59").is_err());
+        assert!(parse("scene_id=1&expire_seconds=2592001").is_err());
+        assert_eq!(
+            parse("scene_id=1&permanent=true&expire_seconds=60").unwrap_err(),
+            InvalidRequest::LifetimeOnPermanent
+        );
+    }
+
+    #[test]
+    fn both_neither_repeated_and_unknown_parameters_are_refused() {
+        assert_eq!(
+            parse("scene_id=1&scene_str=a").unwrap_err(),
+            InvalidRequest::BothScenes
+        );
+        assert_eq!(parse("").unwrap_err(), InvalidRequest::NoScene);
+        assert!(matches!(
+            parse("scene_id=1&scene_id=2"),
+            Err(InvalidRequest::Repeated { .. })
+        ));
+        assert!(matches!(
+            parse("scene_id=1&foo=2"),
+            Err(InvalidRequest::UnknownParameter { .. })
+        ));
+    }
+
+    #[test]
+    fn the_canonical_query_parses_back_to_the_same_code() {
+        for q in [
+            "scene_id=7",
+            "scene_str=a%26b%3Dc+d&expire_seconds=60",
+            "scene_str=x&permanent=true",
+        ] {
+            let code = parse(q).unwrap();
+            assert_eq!(parse(&code.query_string()).unwrap(), code);
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! One error type for every route, and its two renderings: an HTML page for people and a
+//! JSON body for tools. Status codes and wording live here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::domain::InvalidRequest;
+use crate::pages::{ErrorPage, Layout, render};
+use crate::wechat::{UpstreamError, errcode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request does not describe a valid code. Nothing was sent to WeChat.
+    #[error(transparent)]
+    BadRequest(#[from] InvalidRequest),
+    /// 502 when WeChat refused, broke or could not be reached; 504 when it was too slow.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// 500: a fault of scene-qr itself (the text is for the log, not the page).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A headline for the page.
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "This request does not describe a code",
+            AppError::Upstream(UpstreamError::Rejected { .. }) => {
+                "WeChat refused to create the code"
+            }
+            AppError::Upstream(UpstreamError::Timeout { .. }) => "WeChat did not answer in time",
+            AppError::Upstream(_) => "WeChat could not be reached",
+            AppError::Internal(_) => "Something went wrong in scene-qr",
+        }
+    }
+
+    /// What went wrong, safe to show to anyone.
+    fn message(&self) -> String {
+        match self {
+            AppError::Internal(_) => "The error has been logged.".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// What to do about it.
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            AppError::BadRequest(_) => Some(InvalidRequest::ALLOWED),
+            AppError::Upstream(UpstreamError::Rejected { errcode, .. }) => errcode::hint(*errcode),
+            AppError::Upstream(UpstreamError::Timeout { .. }) => Some(
+                "Nothing was cached; reload the page to try again. If it keeps happening, WeChat \
+                 or the network to it is slow (see SCENE_QR_UPSTREAM_TIMEOUT_MS).",
+            ),
+            AppError::Upstream(_) => Some(
+                "Nothing was cached; reload the page to try again. If it keeps happening, check \
+                 this server's network access to the WeChat API.",
+            ),
+            AppError::Internal(_) => None,
+        }
+    }
+
+    fn errcode(&self) -> Option<(i64, &str)> {
+        match self {
+            AppError::Upstream(UpstreamError::Rejected {
+                errcode, errmsg, ..
+            }) => Some((*errcode, errmsg.as_str())),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            AppError::BadRequest(e) => log::debug!("bad request: {e}"),
+            AppError::Upstream(e) => log::warn!("{e}"),
+            AppError::Internal(e) => log::error!("{e}"),
+        }
+    }
+}
+
+/// An error answered as an HTML page (the pages and the image downloads).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct PageError {
+    pub error: AppError,
+    pub layout: Layout,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.error.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.error.log();
+        let (errcode, errmsg) = match self.error.errcode() {
+            Some((code, msg)) => (Some(code), msg.to_string()),
+            None => (None, String::new()),
+        };
+        let page = ErrorPage {
+            layout: self.layout,
+            status: self.error.status().as_u16(),
+            title: self.error.title(),
+            message: self.error.message(),
+            hint: self.error.hint(),
+            errcode,
+            errmsg,
+        };
+        render(self.error.status(), &page)
+    }
+}
+
+/// An error answered as JSON (`/api/...`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        ApiError(error.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.log();
+        let mut body = json!({
+            "status": self.0.status().as_u16(),
+            "error": self.0.message(),
+            "hint": self.0.hint(),
+        });
+        if let (Some((code, msg)), Some(map)) = (self.0.errcode(), body.as_object_mut()) {
+            map.insert("errcode".into(), json!(code));
+            map.insert("errmsg".into(), json!(msg));
+        }
+        HttpResponse::build(self.0.status()).json(body)
+    }
+}

@@ -1,0 +1,27 @@
+//! scene-qr: parametric WeChat Official Account QR codes (带参数二维码), one page per scene.
+//!
+//! A tour of the modules, in the order a request meets them:
+//!
+//! - [`settings`]: flags and environment variables, checked at start-up; live or sandbox mode.
+//! - [`startup`]: builds the actix-web app on a given listener; in sandbox mode starts the
+//!   [`emulator`] and points the app at it.
+//! - [`routes`]: the HTTP handlers, one module per feature (home, code pages, assets, health).
+//! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
+//!   built valid, so nothing past the routes re-checks it.
+//! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
+//!   single-flight misses and one retry on a rejected token.
+//! - [`pages`] and [`render`]: askama templates, and the QR images rendered locally.
+//! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.
+//! - [`emulator`]: the WeChat endpoints emulated over HTTP, for sandbox mode and the tests.
+//! - [`telemetry`]: logging set-up.
+
+pub mod domain;
+pub mod emulator;
+pub mod error;
+pub mod pages;
+pub mod render;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+pub mod wechat;

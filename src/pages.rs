@@ -1,0 +1,106 @@
+//! The HTML pages: askama templates (compiled into the binary, so no per-request parsing)
+//! and the one function that turns a template into a response.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use askama::Template;
+
+/// What every page's frame needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Shows the "sandbox" badge: these codes come from the emulator and scan into nothing.
+    pub sandbox: bool,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage<'a> {
+    pub layout: Layout,
+    pub default_lifetime: u32,
+    /// The form as last submitted, with what was wrong with it.
+    pub form: &'a HomeForm,
+    pub error: Option<String>,
+}
+
+/// The home page form's fields, kept as typed so that a refused form comes back filled in.
+#[derive(Debug, Default, Clone)]
+pub struct HomeForm {
+    pub scene: String,
+    /// `id` or `str`.
+    pub scene_type: String,
+    /// `temporary` or `permanent`.
+    pub kind: String,
+    pub expire_seconds: String,
+}
+
+#[derive(Template)]
+#[template(path = "qrcode.html")]
+pub struct QrCodePage {
+    pub layout: Layout,
+    pub scene: String,
+    pub is_string_scene: bool,
+    pub kind: &'static str,
+    pub action_name: &'static str,
+    pub image_url: String,
+    pub url: String,
+    pub lifetime: Option<String>,
+    pub expires_at: Option<String>,
+    pub expires_at_rfc3339: Option<String>,
+    pub query: String,
+    pub file_stem: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+    pub hint: Option<&'static str>,
+    pub errcode: Option<i64>,
+    pub errmsg: String,
+}
+
+/// Renders `page` with `status`. A template that fails to render is a bug: logged, and
+/// answered with a plain 500 rather than a half page.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            log::error!("template failed to render: {e}");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("scene-qr could not render this page; the error has been logged.")
+        }
+    }
+}
+
+/// "7 days", "2 hours", "90 seconds": lifetimes as people say them.
+pub fn human_duration(seconds: u32) -> String {
+    let plural = |n: u32, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match seconds {
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn lifetimes_read_in_the_largest_whole_unit() {
+        assert_eq!(human_duration(604_800), "7 days");
+        assert_eq!(human_duration(86_400), "1 day");
+        assert_eq!(human_duration(7_200), "2 hours");
+        assert_eq!(human_duration(120), "2 minutes");
+        assert_eq!(human_duration(61), "61 seconds");
+    }
+}

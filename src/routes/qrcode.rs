@@ -1,0 +1,180 @@
+//! The code routes: the page, its JSON twin for tools, and locally rendered images.
+//! All four take the same query ([`CodeRequest::from_query`]) and share one lookup.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use super::AppState;
+use crate::domain::{CodeRequest, Kind, Scene};
+use crate::error::{ApiError, AppError, PageError};
+use crate::pages::{QrCodePage, human_duration, render};
+use crate::render;
+use crate::wechat::{Ticket, WechatClient};
+
+/// Validates the query, then gets the ticket: a bad query never reaches WeChat.
+async fn lookup(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &WechatClient,
+) -> Result<(CodeRequest, Arc<Ticket>), AppError> {
+    let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
+    let ticket = state.codes.ticket(client, &code).await?;
+    Ok((code, ticket))
+}
+
+fn page_error(state: &AppState) -> impl FnOnce(AppError) -> PageError {
+    let layout = state.layout;
+    move |error| PageError { error, layout }
+}
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: web::Data<WechatClient>,
+) -> Result<HttpResponse, PageError> {
+    let (code, ticket) = lookup(&req, &state, &client)
+        .await
+        .map_err(page_error(&state))?;
+    let expires_at = ticket.expires_at;
+    let page = QrCodePage {
+        layout: state.layout,
+        scene: code.scene.to_string(),
+        is_string_scene: matches!(code.scene, Scene::Str(_)),
+        kind: code.kind.name(),
+        action_name: code.action_name(),
+        image_url: image_url(&state.mp_base, &ticket.ticket),
+        url: ticket.url.clone(),
+        lifetime: ticket.expire_seconds.map(human_duration),
+        expires_at: expires_at.and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        }),
+        expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+        query: code.query_string(),
+        file_stem: file_stem(&code),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The code as JSON, for internal tools.
+#[derive(Serialize)]
+struct CodeJson<'a> {
+    scene: &'a Scene,
+    kind: &'static str,
+    action_name: &'static str,
+    ticket: &'a str,
+    url: &'a str,
+    image_url: String,
+    expire_seconds: Option<u32>,
+    expires_at: Option<String>,
+}
+
+pub async fn json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: web::Data<WechatClient>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, ticket) = lookup(&req, &state, &client).await?;
+    Ok(HttpResponse::Ok().json(CodeJson {
+        scene: &code.scene,
+        kind: code.kind.name(),
+        action_name: code.action_name(),
+        ticket: &ticket.ticket,
+        url: &ticket.url,
+        image_url: image_url(&state.mp_base, &ticket.ticket),
+        expire_seconds: ticket.expire_seconds,
+        expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+    }))
+}
+
+pub async fn png(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: web::Data<WechatClient>,
+) -> Result<HttpResponse, PageError> {
+    let (code, ticket) = lookup(&req, &state, &client)
+        .await
+        .map_err(page_error(&state))?;
+    let bytes = render::png(&ticket.url)
+        .map_err(|e| AppError::Internal(e.to_string()))
+        .map_err(page_error(&state))?;
+    Ok(image_response("image/png", &code, "png", bytes))
+}
+
+pub async fn svg(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: web::Data<WechatClient>,
+) -> Result<HttpResponse, PageError> {
+    let (code, ticket) = lookup(&req, &state, &client)
+        .await
+        .map_err(page_error(&state))?;
+    let text = render::svg(&ticket.url)
+        .map_err(|e| AppError::Internal(e.to_string()))
+        .map_err(page_error(&state))?;
+    Ok(image_response("image/svg+xml", &code, "svg", text))
+}
+
+fn image_response(
+    content_type: &str,
+    code: &CodeRequest,
+    extension: &str,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, content_type))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}.{extension}\"", file_stem(code)),
+        ))
+        .body(body)
+}
+
+/// The `showqrcode` address of a ticket. Tickets hold `+`, `/` and `=`, so the ticket is
+/// percent-encoded: unencoded, `+` would arrive as a space and WeChat would answer 404.
+pub fn image_url(mp_base: &str, ticket: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+    format!("{mp_base}/cgi-bin/showqrcode?ticket={encoded}")
+}
+
+/// A file name for downloads: `scene-123`, `scene-shop-12-permanent`. Only characters that
+/// are safe in every file system and in a header survive.
+fn file_stem(code: &CodeRequest) -> String {
+    let scene: String = code
+        .scene
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match code.kind {
+        Kind::Temporary(_) => format!("scene-{scene}"),
+        Kind::Permanent => format!("scene-{scene}-permanent"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_is_percent_encoded_in_the_image_url() {
+        assert_eq!(
+            image_url("https://mp.weixin.qq.com", "gQH+47/jo=="),
+            "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQH%2B47%2Fjo%3D%3D"
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! Configuration: one typed struct, read from flags and environment variables.
+//!
+//! Every field is both a `--flag` and an environment variable; the `///` text on each
+//! field is what `scene-qr --help` prints. A bad value refuses start-up with one line
+//! that names the environment variable, because that is what operators set.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use crate::domain::Lifetime;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "scene-qr",
+    version,
+    about = "Parametric WeChat Official Account QR codes, one page per scene.",
+    long_about = "Parametric WeChat Official Account QR codes, one page per scene.\n\n\
+        With WECHAT_APPID and WECHAT_APPSECRET it talks to the real WeChat API. With neither, \
+        it runs in sandbox mode against an embedded WeChat emulator, so it works out of the box."
+)]
+pub struct Settings {
+    /// Address to serve on.
+    #[arg(long, env = "SCENE_QR_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// AppID of the Official Account. Set together with WECHAT_APPSECRET for live mode;
+    /// leave both unset for sandbox mode.
+    #[arg(long, env = "WECHAT_APPID", value_parser = parse_appid)]
+    pub appid: Option<String>,
+
+    /// AppSecret of the Official Account (never printed, logged or shown).
+    #[arg(long, env = "WECHAT_APPSECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub appsecret: Option<AppSecret>,
+
+    /// Base URL of the WeChat API (`/cgi-bin/token`, `/cgi-bin/stable_token`, `/cgi-bin/qrcode/create`).
+    #[arg(long, env = "WECHAT_API_BASE", default_value = "https://api.weixin.qq.com", value_parser = parse_base_url)]
+    pub api_base: String,
+
+    /// Base URL of the `showqrcode` image link put in pages.
+    #[arg(long, env = "WECHAT_MP_BASE", default_value = "https://mp.weixin.qq.com", value_parser = parse_base_url)]
+    pub mp_base: String,
+
+    /// How access tokens are obtained: `stable` (POST /cgi-bin/stable_token, safe when other
+    /// systems share the AppID) or `classic` (GET /cgi-bin/token, which invalidates their tokens).
+    #[arg(
+        long,
+        env = "WECHAT_TOKEN_ENDPOINT",
+        value_enum,
+        default_value = "stable"
+    )]
+    pub token_endpoint: TokenEndpoint,
+
+    /// Default lifetime in seconds of temporary codes (60..=2592000).
+    #[arg(long, env = "SCENE_QR_EXPIRE_SECONDS", default_value = "604800", value_parser = parse_lifetime)]
+    pub expire_seconds: Lifetime,
+
+    /// Time limit in milliseconds for each call to WeChat (100..=60000).
+    #[arg(long, env = "SCENE_QR_UPSTREAM_TIMEOUT_MS", default_value = "5000", value_parser = parse_timeout_ms)]
+    pub upstream_timeout_ms: u64,
+
+    /// Number of HTTP worker threads (1..=64; default: one per CPU core).
+    #[arg(long, env = "SCENE_QR_WORKERS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
+
+    /// Log filter in env_logger syntax, e.g. `info` or `scene_qr=debug`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+/// Where scene-qr gets its codes from, derived from the credentials given.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Real WeChat (or whatever `WECHAT_API_BASE` points at) with these credentials.
+    Live { appid: String, secret: AppSecret },
+    /// No credentials: the embedded emulator stands in for WeChat.
+    Sandbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenEndpoint {
+    /// POST /cgi-bin/stable_token
+    Stable,
+    /// GET /cgi-bin/token
+    Classic,
+}
+
+/// The AppSecret. It has no `Display`, and its `Debug` prints nothing of the value, so it
+/// cannot end up in a log line or a page by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppSecret(String);
+
+impl AppSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it to WeChat.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AppSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppSecret([redacted])")
+    }
+}
+
+/// Start-up refused: one line for the operator, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Reads flags and environment. `Ok(None)` means `--help` or `--version` was printed.
+    pub fn from_args() -> Result<Option<Self>, ConfigError> {
+        match Self::try_parse() {
+            Ok(settings) => settings.validated().map(Some),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ) =>
+            {
+                let _ = err.print();
+                Ok(None)
+            }
+            Err(err) => Err(ConfigError(describe_clap_error(&err))),
+        }
+    }
+
+    /// Checks what a single field cannot check on its own.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        self.mode()?;
+        Ok(self)
+    }
+
+    /// Live or sandbox, from the credentials. Exactly one of the two is an error: half a
+    /// configuration most likely means a typo, and silently running in sandbox would hide it.
+    pub fn mode(&self) -> Result<Mode, ConfigError> {
+        match (&self.appid, &self.appsecret) {
+            (Some(appid), Some(secret)) => Ok(Mode::Live {
+                appid: appid.clone(),
+                secret: secret.clone(),
+            }),
+            (None, None) => Ok(Mode::Sandbox),
+            (Some(_), None) => Err(ConfigError(
+                "WECHAT_APPSECRET is not set but WECHAT_APPID is: set both for live mode, or neither for sandbox mode".into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "WECHAT_APPID is not set but WECHAT_APPSECRET is: set both for live mode, or neither for sandbox mode".into(),
+            )),
+        }
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms)
+    }
+}
+
+/// Turns clap's multi-line error into one line naming the environment variable as well as
+/// the flag, with what is allowed.
+fn describe_clap_error(err: &clap::Error) -> String {
+    let flag = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let value = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let Some(flag) = flag else {
+        return first_line(&err.to_string());
+    };
+    let long = flag
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let env = Settings::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long.as_str()))
+        .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()));
+    let name = match env {
+        Some(env) => format!("{env} (--{long})"),
+        None => format!("--{long}"),
+    };
+    let reason = match err.kind() {
+        ErrorKind::InvalidValue => {
+            let allowed = match err.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(v)) => v.join(", "),
+                _ => String::new(),
+            };
+            format!("allowed: {allowed}")
+        }
+        _ => std::error::Error::source(err)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| first_line(&err.to_string())),
+    };
+    match value {
+        Some(value) if !name.contains("APPSECRET") => {
+            format!("invalid {name} value {value:?}: {reason}")
+        }
+        _ => format!("invalid {name}: {reason}"),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080".to_string())
+}
+
+fn parse_appid(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(s.to_string())
+    } else {
+        Err("expected the account's AppID, letters and digits such as wx1234567890abcdef".into())
+    }
+}
+
+fn parse_secret(s: &str) -> Result<AppSecret, String> {
+    if !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(AppSecret::new(s))
+    } else {
+        Err("expected the account's AppSecret, printable ASCII without spaces".into())
+    }
+}
+
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {
+            Ok(s.trim_end_matches('/').to_string())
+        }
+        _ => Err(
+            "expected an http:// or https:// URL without query, e.g. https://api.weixin.qq.com"
+                .into(),
+        ),
+    }
+}
+
+fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
+    s.parse::<u32>()
+        .ok()
+        .and_then(Lifetime::new)
+        .ok_or_else(|| {
+            format!(
+                "expected whole seconds from {} to {}",
+                Lifetime::MIN,
+                Lifetime::MAX
+            )
+        })
+}
+
+fn parse_timeout_ms(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(ms) if (100..=60_000).contains(&ms) => Ok(ms),
+        _ => Err("expected whole milliseconds from 100 to 60000".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let mut argv = vec!["scene-qr"];
+        argv.extend_from_slice(args);
+        Settings::try_parse_from(argv).map_err(|e| describe_clap_error(&e))
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_environment_variable_and_the_form() {
+        let err = parse(&["--listen", "localhost"]).unwrap_err();
+        assert!(err.contains("SCENE_QR_LISTEN (--listen)"), "{err}");
+        assert!(err.contains("IP:PORT"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn a_lifetime_outside_the_wechat_range_is_refused() {
+        let err = parse(&["--expire-seconds", "59"]).unwrap_err();
+        assert!(err.contains("SCENE_QR_EXPIRE_SECONDS"), "{err}");
+        assert!(err.contains("60 to 2592000"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_token_endpoint_lists_the_allowed_ones() {
+        let err = parse(&["--token-endpoint", "fast"]).unwrap_err();
+        assert!(err.contains("WECHAT_TOKEN_ENDPOINT"), "{err}");
+        assert!(err.contains("stable, classic"), "{err}");
+    }
+
+    #[test]
+    fn only_one_credential_is_refused_naming_the_missing_one() {
+        let settings = parse(&["--appid", "wx123"]).unwrap();
+        let err = settings.mode().unwrap_err().to_string();
+        assert!(err.starts_with("WECHAT_APPSECRET is not set"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_does_not_show_in_debug_output() {
+        let settings = parse(&["--appid", "wx123", "--appsecret", "s3cr3t-value"]).unwrap();
+        assert!(!format!("{settings:?}").contains("s3cr3t-value"));
+    }
+}

@@ -1,0 +1,275 @@
+//! `spawn_app()`: the real server on `127.0.0.1:0`, in live mode against the emulator on
+//! loopback, plus request helpers. No test ever talks to a real WeChat host.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use scene_qr::domain::Lifetime;
+use scene_qr::emulator::{self, Emulator, EmulatorConfig};
+use scene_qr::settings::{AppSecret, Settings, TokenEndpoint};
+use scene_qr::startup::Application;
+
+pub const APPID: &str = "wxtest0123456789";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of scene-qr.
+    pub address: String,
+    /// `http://127.0.0.1:PORT` of the emulator standing in for WeChat.
+    pub emulator_url: String,
+    pub emulator: Arc<Emulator>,
+    pub secret: String,
+    client: awc::Client,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts the emulator on loopback with fresh credentials.
+pub fn start_emulator() -> (Arc<Emulator>, String) {
+    let emulator = Arc::new(Emulator::new(EmulatorConfig {
+        appid: APPID.into(),
+        secret: format!("secret-{}", rand_suffix()),
+        token_expires_in: 7200,
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind emulator");
+    let url = format!(
+        "http://{}",
+        listener.local_addr().expect("emulator address")
+    );
+    let server = emulator::start(listener, emulator.clone()).expect("start emulator");
+    actix_web::rt::spawn(server);
+    (emulator, url)
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:09}x{}", std::process::id())
+}
+
+/// Settings of a test app in live mode against `emulator_url`.
+pub fn test_settings(emulator_url: &str, secret: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        appid: Some(APPID.into()),
+        appsecret: Some(AppSecret::new(secret)),
+        api_base: emulator_url.into(),
+        mp_base: emulator_url.into(),
+        token_endpoint: TokenEndpoint::Stable,
+        expire_seconds: Lifetime::new(604_800).expect("lifetime"),
+        upstream_timeout_ms: 2_000,
+        workers: Some(2),
+        log_filter: "warn".into(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let (emulator, emulator_url) = start_emulator();
+    let secret = emulator.config.secret.clone();
+    let mut settings = test_settings(&emulator_url, &secret);
+    adjust(&mut settings);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
+    let app = Application::build(&settings, listener).expect("build app");
+    let address = format!("http://{}", app.address());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .disable_redirects()
+        .connector(awc::Connector::new().limit(256))
+        .finish();
+    TestApp {
+        address,
+        emulator_url,
+        emulator,
+        secret,
+        client,
+    }
+}
+
+impl TestApp {
+    /// GET `path_and_query` on scene-qr.
+    pub async fn get(&self, path_and_query: &str) -> Response {
+        self.get_url(&format!("{}{path_and_query}", self.address))
+            .await
+    }
+
+    /// [`TestApp::get`] for a path built on the spot.
+    pub async fn get_owned(&self, path_and_query: String) -> Response {
+        self.get(&path_and_query).await
+    }
+
+    /// GET an absolute URL (on loopback: scene-qr or the emulator).
+    pub async fn get_url(&self, url: &str) -> Response {
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "tests stay on loopback: {url}"
+        );
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let body = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .expect("response body");
+        Response {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: body.to_vec(),
+        }
+    }
+}
+
+/// The scene-qr binary as a child process, with a clean environment plus `env`, its
+/// standard error collected line by line.
+pub struct ChildApp {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl ChildApp {
+    pub fn spawn(env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scene-qr"));
+        command
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn scene-qr");
+        let (sender, lines) = mpsc::channel();
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `limit`) for a line containing `needle`, and returns it.
+    pub fn wait_for_line(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The address from the "listening on http://…" line.
+    pub fn wait_for_address(&mut self) -> String {
+        let line = self
+            .wait_for_line("listening on http://", Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("scene-qr did not start; it said: {:?}", self.seen));
+        let start = line.find("http://").expect("address in line");
+        line[start..].trim().to_string()
+    }
+
+    /// Waits (at most `limit`) for the process to exit on its own; its exit code and output.
+    pub fn wait_for_exit(mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let code = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                _ if std::time::Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    break None;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        (code, self.drain(Duration::from_secs(2)))
+    }
+
+    /// Stops the process and returns everything it printed.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.drain(Duration::from_secs(2))
+    }
+
+    fn drain(&mut self, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for ChildApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

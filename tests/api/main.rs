@@ -1,0 +1,11 @@
+//! Integration tests: the real server over HTTP, against the WeChat emulator on loopback.
+
+mod bad_input;
+mod caching;
+mod cli;
+mod helpers;
+mod pages;
+mod qrcode;
+mod secrets;
+mod tokens;
+mod upstream_failures;

@@ -1,0 +1,202 @@
+//! The code routes against a well-behaved WeChat: what is sent, what is shown.
+
+use scene_qr::emulator::Api;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn a_scene_id_page_embeds_the_showqrcode_image_with_the_ticket_url_encoded() {
+    let app = spawn_app().await;
+
+    let page = app.get("/qrcode?scene_id=123").await;
+    let api = app.get("/api/qrcode?scene_id=123").await.json();
+
+    assert_eq!(page.status, 200);
+    assert_eq!(page.content_type(), "text/html; charset=utf-8");
+    let ticket = api["ticket"].as_str().expect("ticket");
+    assert!(ticket.contains('+') && ticket.contains('/') && ticket.contains('='));
+    let encoded: String = form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+    let image_url = format!("{}/cgi-bin/showqrcode?ticket={encoded}", app.emulator_url);
+    assert!(
+        page.text().contains(&format!(r#"<img src="{image_url}""#)),
+        "{}",
+        page.text()
+    );
+    // The emulator decodes the ticket: a mangled `+` or `/` would not find the image.
+    let image = app.get_url(&image_url).await;
+    assert_eq!(image.status, 200);
+    assert_eq!(image.content_type(), "image/png");
+}
+
+#[actix_web::test]
+async fn each_kind_of_code_sends_its_action_name_and_exact_body() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "scene_id=123",
+            json!({"expire_seconds": 604800, "action_name": "QR_SCENE", "action_info": {"scene": {"scene_id": 123}}}),
+        ),
+        (
+            "scene_str=shop-12&expire_seconds=3600",
+            json!({"expire_seconds": 3600, "action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": "shop-12"}}}),
+        ),
+        (
+            "scene_id=100000&permanent=true",
+            json!({"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": 100000}}}),
+        ),
+        (
+            "scene_str=%E6%B5%B7%E6%8A%A5%20A&permanent=1",
+            json!({"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "海报 A"}}}),
+        ),
+    ];
+
+    for (query, expected_body) in &cases {
+        let response = app.get(&format!("/api/qrcode?{query}")).await;
+        assert_eq!(response.status, 200, "{query}: {}", response.text());
+        assert_eq!(response.json()["action_name"], expected_body["action_name"]);
+    }
+
+    let sent: Vec<_> = app
+        .emulator
+        .requests(Api::QrcodeCreate)
+        .into_iter()
+        .map(|r| r.body.expect("a JSON body"))
+        .collect();
+    let expected: Vec<_> = cases.iter().map(|(_, body)| body.clone()).collect();
+    assert_eq!(sent, expected);
+}
+
+#[actix_web::test]
+async fn the_json_api_describes_a_temporary_code_completely() {
+    let app = spawn_app().await;
+
+    let response = app
+        .get("/api/qrcode?scene_str=shop-12&expire_seconds=86400")
+        .await;
+
+    assert_eq!(response.status, 200);
+    assert!(response.content_type().starts_with("application/json"));
+    let body = response.json();
+    assert_eq!(body["scene"], "shop-12");
+    assert_eq!(body["kind"], "temporary");
+    assert_eq!(body["action_name"], "QR_STR_SCENE");
+    assert_eq!(body["expire_seconds"], 86400);
+    let url = body["url"].as_str().expect("url");
+    assert!(
+        url.starts_with("http://weixin.qq.com/q/"),
+        "escaped slashes decoded: {url}"
+    );
+    let expires_at = time::OffsetDateTime::parse(
+        body["expires_at"].as_str().expect("expires_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    let in_a_day = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    assert!((expires_at - in_a_day).abs() < time::Duration::seconds(30));
+    let ticket = body["ticket"].as_str().expect("ticket");
+    let encoded: String = form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+    assert_eq!(
+        body["image_url"],
+        format!("{}/cgi-bin/showqrcode?ticket={encoded}", app.emulator_url)
+    );
+}
+
+#[actix_web::test]
+async fn a_permanent_code_has_no_expiry() {
+    let app = spawn_app().await;
+
+    let body = app
+        .get("/api/qrcode?scene_id=42&permanent=true")
+        .await
+        .json();
+    let page = app.get("/qrcode?scene_id=42&permanent=true").await.text();
+
+    assert_eq!(body["kind"], "permanent");
+    assert_eq!(body["scene"], 42);
+    assert_eq!(body["expire_seconds"], serde_json::Value::Null);
+    assert_eq!(body["expires_at"], serde_json::Value::Null);
+    assert!(page.contains("Permanent, never expires"));
+    assert!(!page.contains("Expires</dt>"));
+}
+
+#[actix_web::test]
+async fn the_page_shows_scene_kind_expiry_url_and_download_links() {
+    let app = spawn_app().await;
+
+    let page = app
+        .get("/qrcode?scene_id=7&expire_seconds=7200")
+        .await
+        .text();
+    let body = app
+        .get("/api/qrcode?scene_id=7&expire_seconds=7200")
+        .await
+        .json();
+
+    assert!(page.contains(r#"<span class="scene">7</span>"#));
+    assert!(page.contains("Temporary, valid 2 hours"));
+    assert!(page.contains(&format!(
+        r#"<time datetime="{}""#,
+        body["expires_at"].as_str().unwrap()
+    )));
+    assert!(page.contains(body["url"].as_str().unwrap()));
+    assert!(page.contains(
+        r#"href="/qrcode.png?scene_id=7&#38;expire_seconds=7200" download="scene-7.png""#
+    ));
+    assert!(page.contains(r#"href="/qrcode.svg?scene_id=7&#38;expire_seconds=7200""#));
+}
+
+#[actix_web::test]
+async fn the_png_download_scans_to_the_codes_url() {
+    let app = spawn_app().await;
+    let url = app.get("/api/qrcode?scene_id=5").await.json()["url"].clone();
+
+    let png = app.get("/qrcode.png?scene_id=5").await;
+
+    assert_eq!(png.status, 200);
+    assert_eq!(png.content_type(), "image/png");
+    let image = image::load_from_memory(&png.body)
+        .expect("a PNG")
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().expect("a readable code");
+    assert_eq!(content, url.as_str().unwrap());
+    // One create call served the JSON and the image.
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 1);
+}
+
+#[actix_web::test]
+async fn the_svg_download_is_an_svg_image_named_after_the_scene() {
+    let app = spawn_app().await;
+
+    let svg = app
+        .get("/qrcode.svg?scene_str=shop%2F12&permanent=true")
+        .await;
+
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.content_type(), "image/svg+xml");
+    assert!(svg.text().contains("<svg"));
+    let disposition = svg
+        .headers
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        disposition,
+        r#"inline; filename="scene-shop_12-permanent.svg""#
+    );
+}
+
+#[actix_web::test]
+async fn a_reply_with_a_text_plain_content_type_is_still_understood() {
+    let app = spawn_app().await;
+    app.emulator.set_content_type("text/plain");
+
+    let response = app.get("/api/qrcode?scene_id=9").await;
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.json()["ticket"].as_str().is_some());
+}
