@@ -5,18 +5,25 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::domain::InvalidRequest;
+use crate::domain::{InvalidRequest, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
+use crate::store::StoreError;
 use crate::wechat::{UpstreamError, errcode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// 400: the request does not describe a valid code. Nothing was sent to WeChat.
-    #[error(transparent)]
-    BadRequest(#[from] InvalidRequest),
+    /// 400: the request is not valid; `allowed` says what is. Nothing was sent to WeChat.
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        allowed: &'static str,
+    },
     /// 502 when WeChat refused, broke or could not be reached; 504 when it was too slow.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// 403: a form posted from another site.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 500: a fault of scene-qr itself (the text is for the log, not the page).
     #[error("internal error: {0}")]
     Internal(String),
@@ -25,7 +32,8 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -35,7 +43,8 @@ impl AppError {
     /// A headline for the page.
     fn title(&self) -> &'static str {
         match self {
-            AppError::BadRequest(_) => "This request does not describe a code",
+            AppError::BadRequest { .. } => "This request is not valid",
+            AppError::Forbidden(_) => "This request is not allowed",
             AppError::Upstream(UpstreamError::Rejected { .. }) => {
                 "WeChat refused to create the code"
             }
@@ -56,7 +65,8 @@ impl AppError {
     /// What to do about it.
     fn hint(&self) -> Option<&'static str> {
         match self {
-            AppError::BadRequest(_) => Some(InvalidRequest::ALLOWED),
+            AppError::BadRequest { allowed, .. } => Some(allowed),
+            AppError::Forbidden(_) => None,
             AppError::Upstream(UpstreamError::Rejected { errcode, .. }) => errcode::hint(*errcode),
             AppError::Upstream(UpstreamError::Timeout { .. }) => Some(
                 "Nothing was cached; reload the page to try again. If it keeps happening, WeChat \
@@ -81,10 +91,35 @@ impl AppError {
 
     fn log(&self) {
         match self {
-            AppError::BadRequest(e) => log::debug!("bad request: {e}"),
+            AppError::BadRequest { message, .. } => log::debug!("bad request: {message}"),
+            AppError::Forbidden(why) => log::warn!("forbidden: {why}"),
             AppError::Upstream(e) => log::warn!("{e}"),
             AppError::Internal(e) => log::error!("{e}"),
         }
+    }
+}
+
+impl From<InvalidRequest> for AppError {
+    fn from(e: InvalidRequest) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: InvalidRequest::ALLOWED,
+        }
+    }
+}
+
+impl From<InvalidStatsQuery> for AppError {
+    fn from(e: InvalidStatsQuery) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: InvalidStatsQuery::ALLOWED,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.to_string())
     }
 }
 

@@ -8,13 +8,20 @@
 //! - [`routes`]: the HTTP handlers, one module per feature (home, code pages, assets, health).
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
 //!   built valid, so nothing past the routes re-checks it.
+//! - [`codes`]: the ticket for a code, cheapest source first: memory, database, WeChat.
 //! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
-//!   single-flight misses and one retry on a rejected token.
+//!   single-flight misses and one retry on a rejected token; the push protocol
+//!   (signatures, safe-mode AES, event XML).
+//! - [`store`]: SQLite through sqlx: the inventory of codes, labels, scan events (written
+//!   with group commit) and the statistics queries.
+//! - [`chart`]: scans per day as server-rendered SVG.
 //! - [`pages`] and [`render`]: askama templates, and the QR images rendered locally.
 //! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.
 //! - [`emulator`]: the WeChat endpoints emulated over HTTP, for sandbox mode and the tests.
 //! - [`telemetry`]: logging set-up.
 
+pub mod chart;
+pub mod codes;
 pub mod domain;
 pub mod emulator;
 pub mod error;
@@ -23,5 +30,6 @@ pub mod render;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod wechat;

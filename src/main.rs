@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match Application::build(&settings, listener) {
+    let app = match Application::build(&settings, listener).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("scene-qr: {e}");

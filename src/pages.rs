@@ -6,6 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use askama::Template;
 
+use crate::domain::SortKey;
+use crate::store::stats::Totals;
+
 /// What every page's frame needs to know.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
@@ -49,6 +52,93 @@ pub struct QrCodePage {
     pub expires_at_rfc3339: Option<String>,
     pub query: String,
     pub file_stem: String,
+    /// The scene's name among staff, editable on the page.
+    pub label: String,
+    /// This page's own address, where the label form comes back to.
+    pub back: String,
+    pub stats_href: String,
+    /// For the sandbox's "simulate scan" buttons.
+    pub ticket: String,
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+pub struct StatsPage {
+    pub layout: Layout,
+    pub from: String,
+    pub to: String,
+    /// "UTC+08:00": the offset days and times are in.
+    pub offset: String,
+    pub totals: Totals,
+    pub headers: Vec<SortHeader>,
+    pub rows: Vec<StatsRow>,
+    /// An inline SVG element, rendered (and escaped) by its own template.
+    pub chart: String,
+    pub chart_title: String,
+    pub chart_scene: String,
+    pub scenes: Vec<String>,
+    pub export_query: String,
+    pub sort: &'static str,
+    pub order: &'static str,
+}
+
+/// A sortable column header of the statistics table.
+pub struct SortHeader {
+    pub title: &'static str,
+    pub href: String,
+    /// " ▼" or " ▲" on the column the table is sorted by.
+    pub marker: &'static str,
+    pub numeric: bool,
+}
+
+impl SortHeader {
+    pub const ALL_COLUMNS: [(SortKey, &'static str); 7] = [
+        (SortKey::Scene, "Scene"),
+        (SortKey::Label, "Label"),
+        (SortKey::Kind, "Kind"),
+        (SortKey::Scans, "Scans"),
+        (SortKey::Followers, "New followers"),
+        (SortKey::Users, "Unique users"),
+        (SortKey::Last, "Last scan"),
+    ];
+}
+
+pub struct StatsRow {
+    pub scene: String,
+    pub href: String,
+    pub label: String,
+    pub kinds: String,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unique_users: i64,
+    pub last_scan: String,
+}
+
+#[derive(Template)]
+#[template(path = "scene_stats.html")]
+pub struct SceneStatsPage {
+    pub layout: Layout,
+    pub scene: String,
+    pub label: String,
+    /// This page's own path, where the label form comes back to.
+    pub back: String,
+    pub from: String,
+    pub to: String,
+    pub offset: String,
+    pub totals: Totals,
+    pub chart: String,
+    pub chart_title: String,
+    pub codes: Vec<CodeLine>,
+}
+
+/// A code in a scene's inventory.
+pub struct CodeLine {
+    pub kind: String,
+    pub action_name: String,
+    pub lifetime: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub href: String,
 }
 
 #[derive(Template)]

@@ -11,7 +11,10 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, ValueEnum};
 
+use time::UtcOffset;
+
 use crate::domain::Lifetime;
+use crate::wechat::crypto::AesKey;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -34,7 +37,7 @@ pub struct Settings {
 
     /// AppSecret of the Official Account (never printed, logged or shown).
     #[arg(long, env = "WECHAT_APPSECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub appsecret: Option<AppSecret>,
+    pub appsecret: Option<Secret>,
 
     /// Base URL of the WeChat API (`/cgi-bin/token`, `/cgi-bin/stable_token`, `/cgi-bin/qrcode/create`).
     #[arg(long, env = "WECHAT_API_BASE", default_value = "https://api.weixin.qq.com", value_parser = parse_base_url)]
@@ -66,6 +69,23 @@ pub struct Settings {
     #[arg(long, env = "SCENE_QR_WORKERS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
 
+    /// Token of the account's server configuration: it signs WeChat's pushes to
+    /// /wechat/callback (3 to 32 letters and digits). Unset in live mode: the callback is off.
+    #[arg(long = "wechat-token", env = "WECHAT_TOKEN", hide_env_values = true, value_parser = parse_push_token)]
+    pub push_token: Option<Secret>,
+
+    /// EncodingAESKey of the server configuration (43 characters), for safe-mode pushes.
+    #[arg(long = "encoding-aes-key", env = "WECHAT_ENCODING_AES_KEY", hide_env_values = true, value_parser = parse_aes_key)]
+    pub encoding_aes_key: Option<AesKey>,
+
+    /// The database: `sqlite://PATH` (created and migrated at start-up when missing).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://scene-qr.db", value_parser = parse_database_url)]
+    pub database_url: String,
+
+    /// Offset from UTC of the days that statistics count in, e.g. +08:00 (Beijing time).
+    #[arg(long, env = "SCENE_QR_UTC_OFFSET", default_value = "+08:00", value_parser = parse_utc_offset)]
+    pub utc_offset: UtcOffset,
+
     /// Log filter in env_logger syntax, e.g. `info` or `scene_qr=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -75,7 +95,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub enum Mode {
     /// Real WeChat (or whatever `WECHAT_API_BASE` points at) with these credentials.
-    Live { appid: String, secret: AppSecret },
+    Live { appid: String, secret: Secret },
     /// No credentials: the embedded emulator stands in for WeChat.
     Sandbox,
 }
@@ -88,12 +108,12 @@ pub enum TokenEndpoint {
     Classic,
 }
 
-/// The AppSecret. It has no `Display`, and its `Debug` prints nothing of the value, so it
-/// cannot end up in a log line or a page by accident.
+/// A credential (the AppSecret, the push Token). It has no `Display`, and its `Debug`
+/// prints nothing of the value, so it cannot end up in a log line or a page by accident.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AppSecret(String);
+pub struct Secret(String);
 
-impl AppSecret {
+impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -104,9 +124,9 @@ impl AppSecret {
     }
 }
 
-impl fmt::Debug for AppSecret {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AppSecret([redacted])")
+        f.write_str("Secret([redacted])")
     }
 }
 
@@ -203,7 +223,12 @@ fn describe_clap_error(err: &clap::Error) -> String {
             .unwrap_or_else(|| first_line(&err.to_string())),
     };
     match value {
-        Some(value) if !name.contains("APPSECRET") => {
+        // Credentials are never echoed, not even mistyped ones.
+        Some(value)
+            if !["APPSECRET", "WECHAT_TOKEN", "AES_KEY"]
+                .iter()
+                .any(|c| name.contains(c)) =>
+        {
             format!("invalid {name} value {value:?}: {reason}")
         }
         _ => format!("invalid {name}: {reason}"),
@@ -231,9 +256,9 @@ fn parse_appid(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_secret(s: &str) -> Result<AppSecret, String> {
+fn parse_secret(s: &str) -> Result<Secret, String> {
     if !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic()) {
-        Ok(AppSecret::new(s))
+        Ok(Secret::new(s))
     } else {
         Err("expected the account's AppSecret, printable ASCII without spaces".into())
     }
@@ -252,6 +277,31 @@ fn parse_base_url(s: &str) -> Result<String, String> {
                 .into(),
         ),
     }
+}
+
+fn parse_push_token(s: &str) -> Result<Secret, String> {
+    if (3..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(Secret::new(s))
+    } else {
+        Err("expected the server configuration's Token: 3 to 32 letters and digits".into())
+    }
+}
+
+fn parse_aes_key(s: &str) -> Result<AesKey, String> {
+    AesKey::from_encoding_aes_key(s)
+        .ok_or_else(|| "expected the EncodingAESKey: 43 characters of letters and digits".into())
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    match s.strip_prefix("sqlite:") {
+        Some(rest) if !rest.trim_start_matches('/').is_empty() => Ok(s.to_string()),
+        _ => Err("expected sqlite://PATH, e.g. sqlite://scene-qr.db".into()),
+    }
+}
+
+fn parse_utc_offset(s: &str) -> Result<UtcOffset, String> {
+    let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    UtcOffset::parse(s, &format).map_err(|_| "expected an offset such as +08:00 or -05:00".into())
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {

@@ -2,18 +2,22 @@
 //! service's own address, so tests pass `127.0.0.1:0`), and in sandbox mode starts the
 //! embedded WeChat emulator and points the app at it.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::emulator::{self, Emulator, EmulatorConfig};
+use crate::codes::CodeService;
+use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
+use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
-use crate::settings::{AppSecret, ConfigError, Mode, Settings};
-use crate::wechat::{CodeService, UpstreamConfig, WechatClient};
+use crate::settings::{ConfigError, Mode, Secret, Settings};
+use crate::store::{EventWriter, Store, StoreError};
+use crate::wechat::crypto::AesKey;
+use crate::wechat::{UpstreamConfig, WechatClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -21,6 +25,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot start the HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot open the database (DATABASE_URL): {0}")]
+    Store(#[from] StoreError),
 }
 
 /// A built, not yet running, service.
@@ -39,7 +45,7 @@ pub struct Sandbox {
 
 impl Application {
     /// Builds the service on `listener`. Call inside an actix system.
-    pub fn build(settings: &Settings, listener: TcpListener) -> Result<Self, StartError> {
+    pub async fn build(settings: &Settings, listener: TcpListener) -> Result<Self, StartError> {
         // awc's rustls connector needs a process-wide crypto provider; installing twice
         // (several apps in one test process) is harmless, so the error is ignored.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -69,7 +75,7 @@ impl Application {
                     UpstreamConfig {
                         api_base: sandbox.base_url.clone(),
                         appid: config.appid.clone(),
-                        secret: AppSecret::new(config.secret.clone()),
+                        secret: Secret::new(config.secret.clone()),
                         token_endpoint: settings.token_endpoint,
                         timeout: settings.upstream_timeout(),
                     },
@@ -79,27 +85,41 @@ impl Application {
             }
         };
 
+        let store = Store::open(&settings.database_url).await?;
+        let callback = web::Data::new(Callback {
+            config: callback_config(settings, &upstream, sandbox.as_ref(), address),
+            writer: EventWriter::start(&store),
+        });
         let layout = Layout {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
         let state = web::Data::new(AppState {
-            codes: CodeService::new(),
+            codes: CodeService::new(store.clone()),
+            store,
             default_lifetime: settings.expire_seconds,
             mp_base,
+            utc_offset: settings.utc_offset,
             layout,
         });
+        let sandbox_emulator = sandbox.as_ref().map(|s| web::Data::new(s.emulator.clone()));
         let mut server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 // One line per request: the path only, never the query string.
                 .wrap(
                     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
                 .app_data(state.clone())
+                .app_data(callback.clone())
                 // Built per worker: awc's client is not `Send` (see wechat/client.rs).
-                .app_data(web::Data::new(WechatClient::new(upstream.clone())))
-                .configure(routes::configure)
+                .app_data(web::Data::new(WechatClient::new(upstream.clone())));
+            if let Some(emulator) = &sandbox_emulator {
+                app = app
+                    .app_data(emulator.clone())
+                    .app_data(web::Data::new(awc::Client::default()));
+            }
+            app.configure(|cfg| routes::configure(cfg, layout.sandbox))
                 .default_service(web::to(move || async move { not_found(layout) }))
         });
         if let Some(workers) = settings.workers {
@@ -111,6 +131,11 @@ impl Application {
             address,
             sandbox,
         })
+    }
+
+    /// Stops the server from outside (tests, signals handled elsewhere).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -138,6 +163,67 @@ impl Application {
             None => server.await,
         }
     }
+}
+
+/// How pushes to `/wechat/callback` are verified. Sandbox mode makes up a Token and an
+/// EncodingAESKey (unless given) and tells the emulator, whose pushes then use safe mode.
+fn callback_config(
+    settings: &Settings,
+    upstream: &UpstreamConfig,
+    sandbox: Option<&Sandbox>,
+    address: SocketAddr,
+) -> Option<CallbackConfig> {
+    let config = match sandbox {
+        None => {
+            let Some(token) = settings.push_token.clone() else {
+                log::warn!(
+                    "WECHAT_TOKEN is not set: /wechat/callback is off and scans are not recorded"
+                );
+                return None;
+            };
+            CallbackConfig {
+                token,
+                aes_key: settings.encoding_aes_key.clone(),
+                appid: upstream.appid.clone(),
+            }
+        }
+        Some(sandbox) => {
+            let config = CallbackConfig {
+                token: settings
+                    .push_token
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_text(32))),
+                aes_key: settings
+                    .encoding_aes_key
+                    .clone()
+                    .or_else(|| Some(AesKey::from_bytes(rand::random()))),
+                appid: upstream.appid.clone(),
+            };
+            let host = match address.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_string(),
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+                IpAddr::V4(ip) => ip.to_string(),
+            };
+            sandbox.emulator.set_push_target(PushTarget {
+                url: format!("http://{host}:{}/wechat/callback", address.port()),
+                token: config.token.expose().to_string(),
+                aes_key: config.aes_key.clone(),
+                appid: config.appid.clone(),
+            });
+            config
+        }
+    };
+    Some(config)
+}
+
+fn random_text(len: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 impl Sandbox {

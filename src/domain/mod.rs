@@ -1,8 +1,10 @@
 //! Validated domain types: nothing untrusted gets past these constructors.
 
 mod code_request;
+mod stats_query;
 
 pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, MAX_SCENE_STR_CHARS,
     Scene, SceneStr,
 };
+pub use stats_query::{DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, SortKey, StatsQuery, TimeRange};

@@ -6,6 +6,7 @@
 //! HTTP 200 with an `errcode` on failure, escaped slashes in JSON, tickets holding `+`, `/`
 //! and `=`, a stable token shared until it expires, a new classic token on every call.
 
+mod push;
 mod state;
 
 use std::net::TcpListener;
@@ -18,8 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
+pub use push::{Follower, SignedPush, scan_xml, sign_push};
 use state::TokenProblem;
-pub use state::{Api, Emulator, EmulatorConfig, Fault, RecordedRequest};
+pub use state::{Api, Emulator, EmulatorConfig, Fault, PushTarget, RecordedRequest};
 
 /// Bytes in front of the URL inside a ticket. Chosen so that every ticket's base64 holds
 /// `+` and `/` (as WeChat's do), which catches a page that forgets to URL-encode it.

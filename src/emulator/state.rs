@@ -10,6 +10,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::Value;
 
+use crate::wechat::crypto::AesKey;
+
 /// The emulated endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
@@ -91,6 +93,18 @@ struct Inner {
     stable_current: Option<String>,
     token_expires_in: Option<u32>,
     requests: Vec<RecordedRequest>,
+    push_target: Option<PushTarget>,
+}
+
+/// Where and how the emulator pushes events: the account's server configuration.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    /// The service's `/wechat/callback` URL.
+    pub url: String,
+    pub token: String,
+    /// Safe mode when set.
+    pub aes_key: Option<AesKey>,
+    pub appid: String,
 }
 
 pub struct Emulator {
@@ -168,6 +182,15 @@ impl Emulator {
         if reissue {
             inner.stable_current = None;
         }
+    }
+
+    /// Points the emulator's pushes at a service.
+    pub fn set_push_target(&self, target: PushTarget) {
+        self.inner().push_target = Some(target);
+    }
+
+    pub fn push_target(&self) -> Option<PushTarget> {
+        self.inner().push_target.clone()
     }
 
     /// Every token this emulator has issued.
@@ -260,7 +283,7 @@ impl Emulator {
     }
 }
 
-fn random_text(len: usize) -> String {
+pub(super) fn random_text(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .take(len)

@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 use super::AppState;
+use super::stats::scene_path;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, human_duration, render};
@@ -42,9 +43,19 @@ pub async fn page(
         .await
         .map_err(page_error(&state))?;
     let expires_at = ticket.expires_at;
+    let scene = code.scene.to_string();
+    let label = state
+        .store
+        .label(&scene)
+        .await
+        .map_err(|e| page_error(&state)(e.into()))?;
     let page = QrCodePage {
         layout: state.layout,
-        scene: code.scene.to_string(),
+        label: label.unwrap_or_default(),
+        back: format!("/qrcode?{}", code.query_string()),
+        stats_href: scene_path(&scene),
+        ticket: ticket.ticket.clone(),
+        scene,
         is_string_scene: matches!(code.scene, Scene::Str(_)),
         kind: code.kind.name(),
         action_name: code.action_name(),

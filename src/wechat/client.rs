@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{CodeRequest, Kind, Scene};
-use crate::settings::{AppSecret, TokenEndpoint};
+use crate::settings::{Secret, TokenEndpoint};
 
 /// Replies from WeChat are small (a token, a ticket); anything bigger is not a reply we know.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -27,7 +27,7 @@ const CONNECTIONS_PER_WORKER: usize = 256;
 pub struct UpstreamConfig {
     pub api_base: String,
     pub appid: String,
-    pub secret: AppSecret,
+    pub secret: Secret,
     pub token_endpoint: TokenEndpoint,
     pub timeout: Duration,
 }

@@ -6,6 +6,7 @@
 //! Failures are not cached: moka's `try_get_with` inserts nothing on `Err`, so the next
 //! request asks WeChat again.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,12 +39,19 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// How long a ticket of this lifetime may be served from the cache: its lifetime less a
-    /// tenth of it, and less at least a minute, so that someone who prints or scans the page
-    /// still has a working code. A code that short-lived is not cached at all.
-    pub fn servable_for(lifetime_seconds: u32) -> Duration {
-        let lifetime = Duration::from_secs(lifetime_seconds.into());
-        lifetime.saturating_sub((lifetime / 10).max(MIN_REMAINING))
+    /// Life a code must have left to be shown: a tenth of its lifetime, and at least a
+    /// minute, so that someone who prints or scans the page still has a working code.
+    pub fn min_remaining(lifetime_seconds: u32) -> Duration {
+        (Duration::from_secs(lifetime_seconds.into()) / 10).max(MIN_REMAINING)
+    }
+
+    /// How long this ticket may still be served: its remaining life less
+    /// [`Ticket::min_remaining`]. `None` for permanent codes, zero for codes too
+    /// short-lived to cache at all.
+    pub fn servable_for(&self, now: OffsetDateTime) -> Option<Duration> {
+        let (expires_at, lifetime) = (self.expires_at?, self.expire_seconds?);
+        let remaining = Duration::try_from(expires_at - now).unwrap_or(Duration::ZERO);
+        Some(remaining.saturating_sub(Self::min_remaining(lifetime)))
     }
 }
 
@@ -56,7 +64,7 @@ impl Expiry<CodeRequest, Arc<Ticket>> for TicketExpiry {
         ticket: &Arc<Ticket>,
         _: Instant,
     ) -> Option<Duration> {
-        ticket.expire_seconds.map(Ticket::servable_for)
+        ticket.servable_for(OffsetDateTime::now_utc())
     }
 }
 
@@ -83,19 +91,19 @@ impl TicketCache {
         }
     }
 
-    /// The ticket for `code`, from the cache or from one `qrcode/create` call.
-    pub async fn get(
+    /// The ticket for `code` from the cache, or from `init`: one `init` for all concurrent
+    /// misses of the same code. An error is returned to every waiter and not kept.
+    pub async fn get_with(
         &self,
-        client: &WechatClient,
-        tokens: &TokenCache,
         code: &CodeRequest,
+        init: impl Future<Output = Result<Arc<Ticket>, UpstreamError>>,
     ) -> Result<Arc<Ticket>, UpstreamError> {
         let cache = match code.kind {
             Kind::Temporary(_) => &self.temporary,
             Kind::Permanent => &self.permanent,
         };
         cache
-            .try_get_with_by_ref(code, create(client, tokens, code))
+            .try_get_with_by_ref(code, init)
             .await
             .map_err(|e| (*e).clone())
     }
@@ -106,7 +114,8 @@ impl TicketCache {
     }
 }
 
-async fn create(
+/// Creates the code on WeChat (one `qrcode/create` call, plus a retry on a rejected token).
+pub async fn create(
     client: &WechatClient,
     tokens: &TokenCache,
     code: &CodeRequest,
@@ -137,19 +146,45 @@ async fn create(
 mod tests {
     use super::*;
 
+    fn ticket(lifetime: u32) -> Ticket {
+        let created_at = OffsetDateTime::now_utc();
+        Ticket {
+            ticket: "t".into(),
+            url: "u".into(),
+            expire_seconds: Some(lifetime),
+            created_at,
+            expires_at: Some(created_at + time::Duration::seconds(lifetime.into())),
+        }
+    }
+
+    fn servable(lifetime: u32) -> Duration {
+        let t = ticket(lifetime);
+        t.servable_for(t.created_at).unwrap()
+    }
+
     #[test]
     fn a_week_long_code_is_served_for_nine_tenths_of_its_life() {
-        assert_eq!(Ticket::servable_for(604_800), Duration::from_secs(544_320));
+        assert_eq!(servable(604_800), Duration::from_secs(544_320));
     }
 
     #[test]
     fn a_short_code_keeps_at_least_a_minute_in_hand() {
-        assert_eq!(Ticket::servable_for(120), Duration::from_secs(60));
-        assert_eq!(Ticket::servable_for(61), Duration::from_secs(1));
+        assert_eq!(servable(120), Duration::from_secs(60));
+        assert_eq!(servable(61), Duration::from_secs(1));
     }
 
     #[test]
     fn a_one_minute_code_is_never_served_from_the_cache() {
-        assert_eq!(Ticket::servable_for(60), Duration::ZERO);
+        assert_eq!(servable(60), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_code_half_way_through_its_life_is_served_for_what_is_left_less_the_margin() {
+        let t = ticket(7_200);
+        let later = t.created_at + time::Duration::seconds(3_600);
+        assert_eq!(
+            t.servable_for(later),
+            Some(Duration::from_secs(3_600 - 720))
+        );
     }
 }

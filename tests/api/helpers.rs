@@ -8,18 +8,25 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use scene_qr::domain::Lifetime;
-use scene_qr::emulator::{self, Emulator, EmulatorConfig};
-use scene_qr::settings::{AppSecret, Settings, TokenEndpoint};
+use scene_qr::emulator::{self, Emulator, EmulatorConfig, PushTarget, sign_push};
+use scene_qr::settings::{Secret, Settings, TokenEndpoint};
 use scene_qr::startup::Application;
+use tempfile::TempDir;
 
 pub const APPID: &str = "wxtest0123456789";
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT` of scene-qr.
     pub address: String,
+    /// The settings it was started with.
+    pub settings: Settings,
+    /// Holds the database; removed when the test ends.
+    pub db_dir: Arc<TempDir>,
+    handle: ServerHandle,
     /// `http://127.0.0.1:PORT` of the emulator standing in for WeChat.
     pub emulator_url: String,
     pub emulator: Arc<Emulator>,
@@ -77,12 +84,19 @@ fn rand_suffix() -> String {
     format!("{nanos:09}x{}", std::process::id())
 }
 
+/// The Token test apps verify pushes with.
+pub const PUSH_TOKEN: &str = "testtoken123";
+
 /// Settings of a test app in live mode against `emulator_url`.
-pub fn test_settings(emulator_url: &str, secret: &str) -> Settings {
+pub fn test_settings(emulator_url: &str, secret: &str, db_dir: &TempDir) -> Settings {
     Settings {
+        push_token: Some(Secret::new(PUSH_TOKEN)),
+        encoding_aes_key: None,
+        database_url: format!("sqlite://{}", db_dir.path().join("test.db").display()),
+        utc_offset: time::UtcOffset::UTC,
         listen: "127.0.0.1:0".parse().expect("address"),
         appid: Some(APPID.into()),
-        appsecret: Some(AppSecret::new(secret)),
+        appsecret: Some(Secret::new(secret)),
         api_base: emulator_url.into(),
         mp_base: emulator_url.into(),
         token_endpoint: TokenEndpoint::Stable,
@@ -99,13 +113,27 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with settings adjusted first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let db_dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
     let (emulator, emulator_url) = start_emulator();
     let secret = emulator.config.secret.clone();
-    let mut settings = test_settings(&emulator_url, &secret);
+    let mut settings = test_settings(&emulator_url, &secret, &db_dir);
     adjust(&mut settings);
+    start(settings, emulator, emulator_url, db_dir).await
+}
+
+async fn start(
+    settings: Settings,
+    emulator: Arc<Emulator>,
+    emulator_url: String,
+    db_dir: Arc<TempDir>,
+) -> TestApp {
+    let secret = emulator.config.secret.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
-    let app = Application::build(&settings, listener).expect("build app");
+    let app = Application::build(&settings, listener)
+        .await
+        .expect("build app");
     let address = format!("http://{}", app.address());
+    let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(20))
@@ -114,6 +142,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         .finish();
     TestApp {
         address,
+        settings,
+        db_dir,
+        handle,
         emulator_url,
         emulator,
         secret,
@@ -122,6 +153,69 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// Stops the server and starts a new one on the same database and emulator.
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop(true).await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        start(
+            settings,
+            self.emulator.clone(),
+            self.emulator_url.clone(),
+            self.db_dir.clone(),
+        )
+        .await
+    }
+
+    /// Where the emulator pushes: this app's callback, with its Token and key.
+    pub fn push_target(&self) -> PushTarget {
+        PushTarget {
+            url: format!("{}/wechat/callback", self.address),
+            token: PUSH_TOKEN.into(),
+            aes_key: self.settings.encoding_aes_key.clone(),
+            appid: APPID.into(),
+        }
+    }
+
+    /// Pushes `xml` to the callback, signed (and encrypted in safe mode) as WeChat does.
+    pub async fn push(&self, xml: &str) -> Response {
+        let push = sign_push(&self.push_target(), xml, "1700000000", "nonce42");
+        self.post(
+            &format!("/wechat/callback?{}", push.query),
+            push.body.into_bytes(),
+        )
+        .await
+    }
+
+    /// POST `body` to `path_and_query` on scene-qr.
+    pub async fn post(&self, path_and_query: &str, body: Vec<u8>) -> Response {
+        let url = format!("{}{path_and_query}", self.address);
+        let mut response = self
+            .client
+            .post(&url)
+            .send_body(body)
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let body = response
+            .body()
+            .limit(1024 * 1024)
+            .await
+            .expect("response body");
+        Response {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: body.to_vec(),
+        }
+    }
+
+    /// POST a form, as a browser on scene-qr's own page would.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.post(path, body.into_bytes()).await
+    }
+
     /// GET `path_and_query` on scene-qr.
     pub async fn get(&self, path_and_query: &str) -> Response {
         self.get_url(&format!("{}{path_and_query}", self.address))
@@ -162,15 +256,22 @@ impl TestApp {
 /// standard error collected line by line.
 pub struct ChildApp {
     child: Child,
+    /// Where its database goes, unless the test names one.
+    _db_dir: TempDir,
     lines: mpsc::Receiver<String>,
     pub seen: Vec<String>,
 }
 
 impl ChildApp {
     pub fn spawn(env: &[(&str, &str)]) -> Self {
+        let db_dir = tempfile::tempdir().expect("temporary directory");
         let mut command = Command::new(env!("CARGO_BIN_EXE_scene-qr"));
         command
             .env_clear()
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", db_dir.path().join("child.db").display()),
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -201,6 +302,7 @@ impl ChildApp {
         }
         Self {
             child,
+            _db_dir: db_dir,
             lines,
             seen: Vec::new(),
         }

@@ -2,10 +2,12 @@
 
 mod bad_input;
 mod caching;
+mod callback;
 mod cli;
 mod helpers;
 mod pages;
 mod qrcode;
 mod secrets;
+mod stats;
 mod tokens;
 mod upstream_failures;

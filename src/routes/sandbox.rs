@@ -1,0 +1,54 @@
+//! Sandbox only: "simulate scan" makes the emulator push a signed scan event to this
+//! service's own callback, so code -> scan -> statistics works without an account.
+
+use std::sync::Arc;
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::labels::same_origin;
+use super::stats::scene_path;
+use crate::emulator::{Emulator, Follower};
+use crate::error::{AppError, PageError};
+
+pub async fn scan(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    emulator: web::Data<Arc<Emulator>>,
+    http: web::Data<awc::Client>,
+) -> Result<HttpResponse, PageError> {
+    let layout = state.layout;
+    let fail = |error| PageError { error, layout };
+    if !same_origin(&req) {
+        return Err(fail(AppError::Forbidden(
+            "forms are accepted from scene-qr's own pages only",
+        )));
+    }
+    let mut scene = String::new();
+    let mut ticket = None;
+    let mut follower = None;
+    for (name, value) in form_urlencoded::parse(&body) {
+        match name.as_ref() {
+            "scene" => scene = value.into_owned(),
+            "ticket" if !value.is_empty() => ticket = Some(value.into_owned()),
+            "follower" if value == "new" => follower = Some(Follower::New),
+            "follower" if value == "existing" => follower = Some(Follower::Existing),
+            _ => {}
+        }
+    }
+    let (Some(follower), false) = (follower, scene.is_empty() || scene.chars().count() > 64) else {
+        return Err(fail(AppError::BadRequest {
+            message: "a simulated scan needs a scene and follower=new or follower=existing".into(),
+            allowed: "scene: 1 to 64 characters; follower: new or existing; ticket: optional.",
+        }));
+    };
+    emulator
+        .send_scan(&http, &scene, ticket.as_deref(), follower)
+        .await
+        .map_err(|e| fail(AppError::Internal(format!("simulated scan failed: {e}"))))?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, scene_path(&scene)))
+        .finish())
+}

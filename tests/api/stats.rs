@@ -1,0 +1,343 @@
+//! Statistics, labels, the inventory of codes, and the sandbox's simulated scans.
+
+use scene_qr::emulator::Api;
+use scene_qr::wechat::push::to_xml;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+/// 2000-01-01T00:00:00Z and the days after it.
+const DAY0: i64 = 946_684_800;
+const DAY: i64 = 86_400;
+
+fn event(openid: &str, at: i64, event: &str, key: &str) -> String {
+    to_xml(&[
+        ("FromUserName", openid),
+        ("CreateTime", &at.to_string()),
+        ("MsgType", "event"),
+        ("Event", event),
+        ("EventKey", key),
+    ])
+}
+
+/// Scene "poster": two new followers, one of whom scans again the next day.
+/// Scene "42": one existing follower, on day 3. Plus noise outside any scene.
+async fn push_sample(app: &TestApp) {
+    for xml in [
+        event("alice", DAY0 + 100, "subscribe", "qrscene_poster"),
+        event("bob", DAY0 + 200, "subscribe", "qrscene_poster"),
+        event("alice", DAY0 + DAY + 300, "SCAN", "poster"),
+        event("carol", DAY0 + 3 * DAY + 400, "SCAN", "42"),
+        event("dave", DAY0 + 500, "subscribe", ""),
+        event("bob", DAY0 + 2 * DAY, "unsubscribe", ""),
+    ] {
+        assert_eq!(app.push(&xml).await.text(), "success");
+    }
+}
+
+#[actix_web::test]
+async fn the_numbers_per_scene_match_the_pushed_events() {
+    let app = spawn_app().await;
+    push_sample(&app).await;
+
+    let stats = app
+        .get("/api/stats?from=2000-01-01&to=2000-01-31")
+        .await
+        .json();
+
+    let scenes = stats["scenes"].as_array().unwrap();
+    assert_eq!(scenes.len(), 2);
+    let poster = &scenes[0];
+    assert_eq!(poster["scene"], "poster");
+    assert_eq!(
+        (
+            poster["scans"].as_i64(),
+            poster["new_followers"].as_i64(),
+            poster["unique_users"].as_i64()
+        ),
+        (Some(3), Some(2), Some(2))
+    );
+    assert_eq!(poster["last_scan"], "2000-01-02T00:05:00Z");
+    let answer = &scenes[1];
+    assert_eq!(answer["scene"], "42");
+    assert_eq!(
+        (answer["scans"].as_i64(), answer["new_followers"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let totals = &stats["totals"];
+    assert_eq!(totals["scans"], 4);
+    assert_eq!(totals["unique_users"], 3);
+    assert_eq!(totals["other_follows"], 1);
+    assert_eq!(totals["unfollows"], 1);
+    let daily: Vec<i64> = stats["daily"].as_array().unwrap()[..5]
+        .iter()
+        .map(|d| d["scans"].as_i64().unwrap())
+        .collect();
+    assert_eq!(daily, [2, 1, 0, 1, 0]);
+}
+
+#[actix_web::test]
+async fn the_csv_has_a_header_and_the_same_numbers() {
+    let app = spawn_app().await;
+    push_sample(&app).await;
+
+    let csv = app.get("/stats.csv?from=2000-01-01&to=2000-01-31").await;
+
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.content_type(), "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.text(),
+        "scene,label,kinds,scans,new_followers,unique_users,last_scan\n\
+         poster,,,3,2,2,2000-01-02T00:05:00Z\n\
+         42,,,1,0,1,2000-01-04T00:06:40Z\n"
+    );
+}
+
+#[actix_web::test]
+async fn a_date_range_counts_only_its_days() {
+    let app = spawn_app().await;
+    push_sample(&app).await;
+
+    let stats = app
+        .get("/api/stats?from=2000-01-02&to=2000-01-03")
+        .await
+        .json();
+
+    assert_eq!(stats["totals"]["scans"], 1);
+    assert_eq!(stats["daily"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn days_follow_the_configured_utc_offset() {
+    let app = spawn_app_with(|s| s.utc_offset = time::UtcOffset::from_hms(8, 0, 0).unwrap()).await;
+    // 20:00 UTC on 1 January is 04:00 on 2 January in Beijing.
+    app.push(&event("u", DAY0 + 20 * 3600, "SCAN", "late"))
+        .await;
+
+    let stats = app
+        .get("/api/stats?from=2000-01-02&to=2000-01-02")
+        .await
+        .json();
+
+    assert_eq!(stats["totals"]["scans"], 1);
+    assert_eq!(stats["scenes"][0]["last_scan"], "2000-01-02T04:00:00+08:00");
+}
+
+#[actix_web::test]
+async fn the_table_sorts_by_any_column() {
+    let app = spawn_app().await;
+    push_sample(&app).await;
+    let order = |query: &'static str| {
+        let app = &app;
+        async move {
+            let stats = app
+                .get(&format!("/api/stats?from=2000-01-01&to=2000-01-31&{query}"))
+                .await
+                .json();
+            stats["scenes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["scene"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(order("sort=scans&order=asc").await, ["42", "poster"]);
+    assert_eq!(order("sort=scene&order=asc").await, ["42", "poster"]);
+    assert_eq!(order("sort=last&order=desc").await, ["42", "poster"]);
+}
+
+#[actix_web::test]
+async fn pages_show_counts_and_never_an_openid() {
+    let app = spawn_app().await;
+    push_sample(&app).await;
+
+    let page = app.get("/stats?from=2000-01-01&to=2000-01-31").await;
+    let detail = app.get("/stats/poster?from=2000-01-01&to=2000-01-31").await;
+
+    assert_eq!(page.status, 200);
+    assert_eq!(detail.status, 200);
+    for text in [
+        page.text(),
+        detail.text(),
+        app.get("/stats.csv?from=2000-01-01&to=2000-01-31")
+            .await
+            .text(),
+    ] {
+        for openid in ["alice", "bob", "carol", "dave"] {
+            assert!(!text.contains(openid), "{openid} shown");
+        }
+    }
+    assert!(page.text().contains("<svg class=\"chart\""));
+    assert!(detail.text().contains("2000-01-01: 2 scans"));
+}
+
+#[actix_web::test]
+async fn bad_statistics_queries_are_400_with_what_is_allowed() {
+    let app = spawn_app().await;
+
+    for query in [
+        "from=yesterday",
+        "from=2000-02-01&to=2000-01-01",
+        "from=2000-01-01&to=2002-01-01",
+        "sort=openid",
+        "order=up",
+        "page=2",
+    ] {
+        let page = app.get(&format!("/stats?{query}")).await;
+        let json = app.get(&format!("/api/stats?{query}")).await;
+        assert_eq!(page.status, 400, "{query}");
+        assert_eq!(json.status, 400, "{query}");
+        assert!(json.json()["hint"].as_str().unwrap().contains("YYYY-MM-DD"));
+    }
+}
+
+#[actix_web::test]
+async fn a_label_set_on_the_code_page_shows_everywhere() {
+    let app = spawn_app().await;
+    app.get("/qrcode?scene_str=shop-12").await;
+
+    let saved = app
+        .post_form(
+            "/labels",
+            &[
+                ("scene", "shop-12"),
+                ("label", "Shop 12 <counter>"),
+                ("back", "/qrcode?scene_str=shop-12"),
+            ],
+        )
+        .await;
+
+    assert_eq!(saved.status, 303);
+    assert_eq!(
+        saved.headers.get("location").unwrap(),
+        "/qrcode?scene_str=shop-12"
+    );
+    let page = app.get("/qrcode?scene_str=shop-12").await.text();
+    assert!(page.contains("Shop 12 &#60;counter&#62;"));
+    let stats = app.get("/api/stats").await.json();
+    assert_eq!(stats["scenes"][0]["label"], "Shop 12 <counter>");
+    assert_eq!(stats["scenes"][0]["kinds"][0], "temporary");
+}
+
+#[actix_web::test]
+async fn labels_are_checked_and_forms_from_other_sites_refused() {
+    let app = spawn_app().await;
+    let long = "x".repeat(101);
+
+    let too_long = app
+        .post_form("/labels", &[("scene", "1"), ("label", &long)])
+        .await;
+    let no_scene = app.post_form("/labels", &[("label", "x")]).await;
+    let offsite_back = app
+        .post_form(
+            "/labels",
+            &[("scene", "1"), ("label", "x"), ("back", "//evil.example/")],
+        )
+        .await;
+    let cross_site = {
+        let url = format!("{}/labels", app.address);
+        awc::Client::new()
+            .post(url)
+            .insert_header(("Origin", "http://evil.example"))
+            .send_body("scene=1&label=x")
+            .await
+            .unwrap()
+            .status()
+    };
+
+    assert_eq!(too_long.status, 400);
+    assert_eq!(no_scene.status, 400);
+    assert_eq!(offsite_back.headers.get("location").unwrap(), "/stats/1");
+    assert_eq!(cross_site, 403);
+}
+
+#[actix_web::test]
+async fn a_formula_in_a_label_stays_text_in_the_csv() {
+    let app = spawn_app().await;
+    app.post_form("/labels", &[("scene", "9"), ("label", "=HYPERLINK(\"x\")")])
+        .await;
+
+    let csv = app.get("/stats.csv").await.text();
+
+    assert!(csv.contains("9,\"'=HYPERLINK(\"\"x\"\")\""), "{csv}");
+}
+
+#[actix_web::test]
+async fn every_created_code_is_in_the_inventory_of_its_scene() {
+    let app = spawn_app().await;
+    app.get("/qrcode?scene_id=5").await;
+    app.get("/qrcode?scene_id=5&permanent=true").await;
+
+    let detail = app.get("/stats/5").await.text();
+
+    assert!(detail.contains("QR_SCENE"));
+    assert!(detail.contains("QR_LIMIT_SCENE"));
+    assert!(detail.contains(r#"href="/qrcode?scene_id=5&#38;permanent=true""#));
+}
+
+#[actix_web::test]
+async fn after_a_restart_live_codes_are_reused_instead_of_created_again() {
+    let app = spawn_app().await;
+    let before = app
+        .get("/api/qrcode?scene_id=5&permanent=true")
+        .await
+        .json();
+    let temporary = app.get("/api/qrcode?scene_str=week").await.json();
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 2);
+
+    let app = app.restart().await;
+    let after = app
+        .get("/api/qrcode?scene_id=5&permanent=true")
+        .await
+        .json();
+    let temporary_after = app.get("/api/qrcode?scene_str=week").await.json();
+
+    assert_eq!(before["ticket"], after["ticket"]);
+    assert_eq!(temporary["ticket"], temporary_after["ticket"]);
+    assert_eq!(temporary["expires_at"], temporary_after["expires_at"]);
+    assert_eq!(
+        app.emulator.calls(Api::QrcodeCreate),
+        2,
+        "no new create call"
+    );
+}
+
+#[actix_web::test]
+async fn in_sandbox_mode_a_simulated_scan_reaches_the_statistics() {
+    let app = spawn_app_with(|s| {
+        s.appid = None;
+        s.appsecret = None;
+        s.push_token = None;
+    })
+    .await;
+    let page = app.get("/qrcode?scene_id=5").await.text();
+    assert!(page.contains("Simulate scan: new follower"));
+
+    let new = app
+        .post_form("/sandbox/scan", &[("scene", "5"), ("follower", "new")])
+        .await;
+    let existing = app
+        .post_form("/sandbox/scan", &[("scene", "5"), ("follower", "existing")])
+        .await;
+
+    assert_eq!(new.status, 303, "{}", new.text());
+    assert_eq!(new.headers.get("location").unwrap(), "/stats/5");
+    assert_eq!(existing.status, 303);
+    let stats = app.get("/api/stats").await.json();
+    assert_eq!(stats["scenes"][0]["scans"], 2);
+    assert_eq!(stats["scenes"][0]["new_followers"], 1);
+}
+
+#[actix_web::test]
+async fn live_mode_has_no_simulated_scans() {
+    let app = spawn_app().await;
+
+    let page = app.get("/qrcode?scene_id=5").await.text();
+    let post = app
+        .post_form("/sandbox/scan", &[("scene", "5"), ("follower", "new")])
+        .await;
+
+    assert!(!page.contains("Simulate scan"));
+    assert_eq!(post.status, 404);
+}
