@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Callback benchmark: how many scan pushes per second scene-qr stores durably, and how long
+# WeChat waits for each answer, under load from wrk on this machine.
+#
+#   bash bench/callback.sh            # 64 connections for 10 s
+#   CONNECTIONS=128 DURATION=30s bash bench/callback.sh
+#
+# It builds the release binary, starts it in sandbox mode with its own empty database, sends
+# distinct signed SCAN pushes, then counts the rows the database holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-10s}
+PORT=${PORT:-18081}
+TOKEN=benchtoken
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk from Debian's packages" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+fi
+cargo build --release --locked --quiet
+
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+SCENE_QR_LISTEN=127.0.0.1:$PORT WECHAT_TOKEN=$TOKEN SCENE_QR_UTC_OFFSET=+00:00 \
+  DATABASE_URL="sqlite://$work/bench.db" RUST_LOG=warn \
+  ./target/release/scene-qr >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+timestamp=$(date +%s)
+nonce=bench
+signature=$(printf '%s\n' "$TOKEN" "$timestamp" "$nonce" | LC_ALL=C sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
+query="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/callback.lua \
+  "http://127.0.0.1:$PORT" -- "$query" | tee "$work/wrk.txt"
+
+today=$(date -u +%Y-%m-%d)
+stored=$(curl -fs "http://127.0.0.1:$PORT/api/stats?from=$today&to=$today" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["scans"])')
+requests=$(grep -Eo '^ +[0-9]+ requests in' "$work/wrk.txt" | grep -Eo '[0-9]+')
+seconds=$(grep -Eo 'requests in [0-9.]+(ms|s|m)' "$work/wrk.txt" | awk '{v=$3; if (v ~ /ms$/) {sub(/ms/,"",v); v/=1000} else if (v ~ /m$/) {sub(/m/,"",v); v*=60} else {sub(/s/,"",v)}; print v}')
+p99=$(awk '/Latency Distribution/{f=1} f && $1=="99%"{print $2; exit}' "$work/wrk.txt")
+non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk.txt" | grep -Eo '[0-9]+$' || echo 0)
+
+echo
+echo "| connections | pushes answered | non-2xx | rows stored | stored events/s | p99 reply |"
+echo "|---|---|---|---|---|---|"
+awk -v c="$CONNECTIONS" -v r="$requests" -v n="$non2xx" -v s="$stored" -v t="$seconds" -v p="$p99" \
+  'BEGIN { printf "| %d | %d | %d | %d | %.0f | %s |\n", c, r, n, s, s / t, p }'
