@@ -1,36 +1,72 @@
 //! Getting the ticket for a code, cheapest source first: the in-memory cache, then a live
-//! code already in the database (after a restart), and only then WeChat.
+//! code already in the database (after a restart), and only then WeChat, within each
+//! client's allowance of new codes.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::domain::CodeRequest;
 use crate::store::Store;
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CodeError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The client has used its allowance of new codes; it may try again after this.
+    #[error("too many new codes: try again in {} s", .retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+}
 
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
     tickets: TicketCache,
     store: Store,
+    /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
+    /// map inside governor), so clients never queue behind one lock.
+    new_codes: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl CodeService {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, new_codes_per_minute: u32) -> Self {
         Self {
             tokens: TokenCache::new(),
             tickets: TicketCache::new(),
             store,
+            new_codes: NonZeroU32::new(new_codes_per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
         }
     }
 
-    /// The ticket for `code`. Concurrent misses for one code make one database look-up and
-    /// at most one WeChat call.
+    /// The ticket for `code`, asked for by `client` (a user name or an address).
+    /// Concurrent misses for one code make one database look-up and at most one WeChat call.
     pub async fn ticket(
         &self,
-        client: &WechatClient,
+        wechat: &WechatClient,
         code: &CodeRequest,
-    ) -> Result<Arc<Ticket>, UpstreamError> {
-        self.tickets
+        client: &str,
+    ) -> Result<Arc<Ticket>, CodeError> {
+        if let Some(ticket) = self.tickets.get(code).await {
+            metrics::counter!("scene_qr_ticket_cache_total", "result" => "hit").increment(1);
+            return Ok(ticket);
+        }
+        metrics::counter!("scene_qr_ticket_cache_total", "result" => "miss").increment(1);
+        // Only new codes count against the allowance: a cached code costs WeChat nothing.
+        if let Some(limiter) = &self.new_codes
+            && let Err(not_until) = limiter.check_key(&client.to_string())
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(CodeError::RateLimited {
+                retry_after: wait.max(Duration::from_secs(1)),
+            });
+        }
+        let ticket = self
+            .tickets
             .get_with(code, async {
                 // The database only saves quota: when it fails, WeChat still answers.
                 match self.store.reusable_code(code).await {
@@ -38,7 +74,7 @@ impl CodeService {
                     Ok(None) => {}
                     Err(e) => log::warn!("looking up earlier codes failed: {e}"),
                 }
-                let ticket = create_ticket(client, &self.tokens, code).await?;
+                let ticket = create_ticket(wechat, &self.tokens, code).await?;
                 if let Err(e) = self.store.record_code(code, &ticket).await {
                     log::error!(
                         "the new code for scene {} was not recorded: {e}",
@@ -47,7 +83,8 @@ impl CodeService {
                 }
                 Ok(ticket)
             })
-            .await
+            .await?;
+        Ok(ticket)
     }
 
     /// Number of tickets held in the cache.

@@ -2,9 +2,11 @@
 //! JSON body for tools. Status codes and wording live here and nowhere else.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::codes::CodeError;
 use crate::domain::{InvalidRequest, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::store::StoreError;
@@ -24,6 +26,12 @@ pub enum AppError {
     /// 403: a form posted from another site.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403: permanent codes are switched off (SCENE_QR_PERMANENT=deny).
+    #[error("permanent codes are not allowed on this server")]
+    PermanentDenied,
+    /// 429: the client has used its allowance of new codes.
+    #[error("too many new codes from you: try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     /// 500: a fault of scene-qr itself (the text is for the log, not the page).
     #[error("internal error: {0}")]
     Internal(String),
@@ -33,7 +41,8 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::PermanentDenied => StatusCode::FORBIDDEN,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -45,6 +54,8 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => "This request is not valid",
             AppError::Forbidden(_) => "This request is not allowed",
+            AppError::PermanentDenied => "Permanent codes are switched off",
+            AppError::RateLimited { .. } => "Too many new codes",
             AppError::Upstream(UpstreamError::Rejected { .. }) => {
                 "WeChat refused to create the code"
             }
@@ -67,6 +78,16 @@ impl AppError {
         match self {
             AppError::BadRequest { allowed, .. } => Some(allowed),
             AppError::Forbidden(_) => None,
+            AppError::PermanentDenied => Some(
+                "An account may hold at most 100,000 permanent codes, and they can never be \
+                 deleted, so this server creates none. Use a temporary code (up to 30 days), or \
+                 have an administrator turn on access control (SCENE_QR_AUTH) or set \
+                 SCENE_QR_PERMANENT=allow and restart scene-qr.",
+            ),
+            AppError::RateLimited { .. } => Some(
+                "Codes already created are not limited. The allowance of new codes \
+                 (SCENE_QR_NEW_CODES_PER_MINUTE) protects the account's daily WeChat quota.",
+            ),
             AppError::Upstream(UpstreamError::Rejected { errcode, .. }) => errcode::hint(*errcode),
             AppError::Upstream(UpstreamError::Timeout { .. }) => Some(
                 "Nothing was cached; reload the page to try again. If it keeps happening, WeChat \
@@ -93,6 +114,8 @@ impl AppError {
         match self {
             AppError::BadRequest { message, .. } => log::debug!("bad request: {message}"),
             AppError::Forbidden(why) => log::warn!("forbidden: {why}"),
+            AppError::PermanentDenied => log::info!("refused a permanent code: not allowed"),
+            AppError::RateLimited { .. } => log::info!("refused a new code: over the allowance"),
             AppError::Upstream(e) => log::warn!("{e}"),
             AppError::Internal(e) => log::error!("{e}"),
         }
@@ -113,6 +136,28 @@ impl From<InvalidStatsQuery> for AppError {
         AppError::BadRequest {
             message: e.to_string(),
             allowed: InvalidStatsQuery::ALLOWED,
+        }
+    }
+}
+
+impl From<CodeError> for AppError {
+    fn from(e: CodeError) -> Self {
+        match e {
+            CodeError::Upstream(e) => AppError::Upstream(e),
+            CodeError::RateLimited { retry_after } => AppError::RateLimited {
+                retry_after: retry_after.as_secs_f64().ceil() as u64,
+            },
+        }
+    }
+}
+
+impl AppError {
+    /// Extra headers the status calls for.
+    fn decorate(&self, response: &mut HttpResponse) {
+        if let AppError::RateLimited { retry_after } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert(RETRY_AFTER, value);
         }
     }
 }
@@ -151,7 +196,9 @@ impl ResponseError for PageError {
             errcode,
             errmsg,
         };
-        render(self.error.status(), &page)
+        let mut response = render(self.error.status(), &page);
+        self.error.decorate(&mut response);
+        response
     }
 }
 
@@ -182,6 +229,8 @@ impl ResponseError for ApiError {
             map.insert("errcode".into(), json!(code));
             map.insert("errmsg".into(), json!(msg));
         }
-        HttpResponse::build(self.0.status()).json(body)
+        let mut response = HttpResponse::build(self.0.status()).json(body);
+        self.0.decorate(&mut response);
+        response
     }
 }

@@ -18,8 +18,10 @@
 //! - [`pages`] and [`render`]: askama templates, and the QR images rendered locally.
 //! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.
 //! - [`emulator`]: the WeChat endpoints emulated over HTTP, for sandbox mode and the tests.
-//! - [`telemetry`]: logging set-up.
+//! - [`auth`]: staff access control (none, Basic with a users file, or an SSO header).
+//! - [`telemetry`]: logging set-up and Prometheus metrics.
 
+pub mod auth;
 pub mod chart;
 pub mod codes;
 pub mod domain;

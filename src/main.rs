@@ -1,7 +1,8 @@
 use std::net::TcpListener;
 use std::process::ExitCode;
 
-use scene_qr::settings::Settings;
+use scene_qr::auth;
+use scene_qr::settings::{Command, Settings};
 use scene_qr::startup::Application;
 use scene_qr::telemetry;
 
@@ -15,6 +16,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::HashPassword { name }) = &settings.command {
+        return hash_password(name);
+    }
     telemetry::init_logging(&settings.log_filter);
 
     let listener = match TcpListener::bind(settings.listen) {
@@ -39,6 +43,35 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `scene-qr hash-password NAME`: one password line from standard input (so it stays out
+/// of the shell history and the process list), one users-file line to standard output.
+fn hash_password(name: &str) -> ExitCode {
+    if !auth::valid_name(name) {
+        eprintln!("scene-qr: the name may hold letters, digits, '.', '_', '-' and '@'");
+        return ExitCode::from(2);
+    }
+    let mut password = String::new();
+    if std::io::stdin().read_line(&mut password).is_err() {
+        eprintln!("scene-qr: cannot read the password from standard input");
+        return ExitCode::from(2);
+    }
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!("scene-qr: the password is empty");
+        return ExitCode::from(2);
+    }
+    match auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{name}:{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scene-qr: hashing failed: {e}");
             ExitCode::FAILURE
         }
     }

@@ -26,6 +26,9 @@ use crate::wechat::crypto::AesKey;
         it runs in sandbox mode against an embedded WeChat emulator, so it works out of the box."
 )]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to serve on.
     #[arg(long, env = "SCENE_QR_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
@@ -86,9 +89,54 @@ pub struct Settings {
     #[arg(long, env = "SCENE_QR_UTC_OFFSET", default_value = "+08:00", value_parser = parse_utc_offset)]
     pub utc_offset: UtcOffset,
 
+    /// Staff access control for every page except the callback, /healthz and /static:
+    /// `none`, `basic` (users from SCENE_QR_USERS_FILE) or `header` (a user header set by an
+    /// SSO proxy, see SCENE_QR_AUTH_HEADER).
+    #[arg(long, env = "SCENE_QR_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthMode,
+
+    /// For `basic`: a file of `name:hash` lines (argon2 or bcrypt hashes; make one with
+    /// `scene-qr hash-password NAME`).
+    #[arg(long, env = "SCENE_QR_USERS_FILE")]
+    pub users_file: Option<std::path::PathBuf>,
+
+    /// For `header`: the header the SSO proxy puts the user name in, e.g. X-Forwarded-User.
+    #[arg(long, env = "SCENE_QR_AUTH_HEADER", value_parser = parse_header_name)]
+    pub auth_header: Option<String>,
+
+    /// For `header`: the proxies trusted to set that header, as comma-separated IP addresses
+    /// or networks, e.g. 127.0.0.1,10.0.0.0/8.
+    #[arg(long, env = "SCENE_QR_TRUSTED_PROXIES", value_parser = parse_networks)]
+    pub trusted_proxies: Option<Networks>,
+
+    /// Whether permanent codes (100,000 per account, never returned) may be created: `allow`
+    /// or `deny`. Default: allow with access control or in sandbox mode, deny otherwise.
+    #[arg(long, env = "SCENE_QR_PERMANENT", value_enum)]
+    pub permanent: Option<Permission>,
+
+    /// New codes each client may create per minute (the burst allowance is the same
+    /// number; cached codes never count). 0 turns the limit off.
+    #[arg(long, env = "SCENE_QR_NEW_CODES_PER_MINUTE", default_value = "120", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub new_codes_per_minute: u32,
+
+    /// Who may embed the pages in a frame: the `frame-ancestors` sources of the
+    /// Content-Security-Policy, e.g. `'self' https://tools.example.com`.
+    #[arg(long, env = "SCENE_QR_FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
+    pub frame_ancestors: String,
+
     /// Log filter in env_logger syntax, e.g. `info` or `scene_qr=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Reads a password from standard input and prints the `NAME:HASH` line to add to
+    /// SCENE_QR_USERS_FILE.
+    HashPassword {
+        /// The user's name (letters, digits, `.`, `_`, `-`, `@`).
+        name: String,
+    },
 }
 
 /// Where scene-qr gets its codes from, derived from the credentials given.
@@ -98,6 +146,29 @@ pub enum Mode {
     Live { appid: String, secret: Secret },
     /// No credentials: the embedded emulator stands in for WeChat.
     Sandbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    None,
+    Basic,
+    Header,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Permission {
+    Allow,
+    Deny,
+}
+
+/// IP networks, for the trusted proxies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl Networks {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,6 +210,8 @@ impl Settings {
     /// Reads flags and environment. `Ok(None)` means `--help` or `--version` was printed.
     pub fn from_args() -> Result<Option<Self>, ConfigError> {
         match Self::try_parse() {
+            // A subcommand does not serve: the serving settings need not be complete.
+            Ok(settings) if settings.command.is_some() => Ok(Some(settings)),
             Ok(settings) => settings.validated().map(Some),
             Err(err)
                 if matches!(
@@ -156,7 +229,29 @@ impl Settings {
     /// Checks what a single field cannot check on its own.
     pub fn validated(self) -> Result<Self, ConfigError> {
         self.mode()?;
+        match self.auth {
+            AuthMode::Basic if self.users_file.is_none() => {
+                return Err(ConfigError(
+                    "SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE: a file of name:hash lines (see scene-qr hash-password)".into(),
+                ));
+            }
+            AuthMode::Header if self.auth_header.is_none() || self.trusted_proxies.is_none() => {
+                return Err(ConfigError(
+                    "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER (e.g. X-Forwarded-User) and SCENE_QR_TRUSTED_PROXIES (e.g. 127.0.0.1)".into(),
+                ));
+            }
+            _ => {}
+        }
         Ok(self)
+    }
+
+    /// Whether permanent codes may be created: as configured, else only where someone is
+    /// accountable for them (access control on) or nothing real is spent (sandbox).
+    pub fn permanent_allowed(&self) -> bool {
+        match self.permanent {
+            Some(permission) => permission == Permission::Allow,
+            None => self.auth != AuthMode::None || matches!(self.mode(), Ok(Mode::Sandbox)),
+        }
     }
 
     /// Live or sandbox, from the credentials. Exactly one of the two is an error: half a
@@ -302,6 +397,42 @@ fn parse_database_url(s: &str) -> Result<String, String> {
 fn parse_utc_offset(s: &str) -> Result<UtcOffset, String> {
     let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
     UtcOffset::parse(s, &format).map_err(|_| "expected an offset such as +08:00 or -05:00".into())
+}
+
+fn parse_header_name(s: &str) -> Result<String, String> {
+    match actix_web::http::header::HeaderName::try_from(s) {
+        Ok(name) => Ok(name.as_str().to_string()),
+        Err(_) => Err("expected an HTTP header name such as X-Forwarded-User".into()),
+    }
+}
+
+fn parse_networks(s: &str) -> Result<Networks, String> {
+    let bad = || {
+        "expected comma-separated IP addresses or networks, e.g. 127.0.0.1,10.0.0.0/8".to_string()
+    };
+    let networks = s
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| bad())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if networks.is_empty() {
+        return Err(bad());
+    }
+    Ok(Networks(networks))
+}
+
+fn parse_frame_ancestors(s: &str) -> Result<String, String> {
+    // One CSP directive's sources: no `;` or `,` that would end it and start another.
+    if !s.trim().is_empty() && !s.contains([';', ',', '\n', '\r']) {
+        Ok(s.trim().to_string())
+    } else {
+        Err("expected CSP sources such as 'self' or 'none' or https://tools.example.com".into())
+    }
 }
 
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {

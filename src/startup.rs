@@ -6,16 +6,19 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::http::header::HeaderName;
+use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+use crate::auth::{self, Access};
 use crate::codes::CodeService;
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
-use crate::settings::{ConfigError, Mode, Secret, Settings};
+use crate::settings::{AuthMode, ConfigError, Mode, Secret, Settings};
 use crate::store::{EventWriter, Store, StoreError};
+use crate::telemetry::metrics_export;
 use crate::wechat::crypto::AesKey;
 use crate::wechat::{UpstreamConfig, WechatClient};
 
@@ -85,6 +88,16 @@ impl Application {
             }
         };
 
+        let access = web::Data::new(access_control(settings)?);
+        if !access.is_on() && !address.ip().is_loopback() {
+            log::warn!(
+                "listening on {address} with SCENE_QR_AUTH=none: anyone who can reach it can create \
+                 codes and read statistics; set SCENE_QR_AUTH=basic or header"
+            );
+        }
+        let policy = content_security_policy(settings, &mp_base);
+        // Installed before the first request, so that /metrics is complete from the start.
+        let _ = metrics_export::handle();
         let store = Store::open(&settings.database_url).await?;
         let callback = web::Data::new(Callback {
             config: callback_config(settings, &upstream, sandbox.as_ref(), address),
@@ -95,7 +108,8 @@ impl Application {
         };
         // Caches are built once and shared: one token and one ticket cache per process.
         let state = web::Data::new(AppState {
-            codes: CodeService::new(store.clone()),
+            codes: CodeService::new(store.clone(), settings.new_codes_per_minute),
+            permanent_allowed: settings.permanent_allowed(),
             store,
             default_lifetime: settings.expire_seconds,
             mp_base,
@@ -104,12 +118,18 @@ impl Application {
         });
         let sandbox_emulator = sandbox.as_ref().map(|s| web::Data::new(s.emulator.clone()));
         let mut server = HttpServer::new(move || {
+            // The last `wrap` is the outermost: the log sees every answer, security
+            // headers reach the refusals of access control too.
             let mut app = App::new()
+                .wrap(from_fn(auth::require_staff))
+                .wrap(security_headers(&policy))
+                .wrap(from_fn(metrics_export::record_requests))
                 // One line per request: the path only, never the query string.
                 .wrap(
                     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
+                .app_data(access.clone())
                 .app_data(state.clone())
                 .app_data(callback.clone())
                 // Built per worker: awc's client is not `Send` (see wechat/client.rs).
@@ -163,6 +183,50 @@ impl Application {
             None => server.await,
         }
     }
+}
+
+fn access_control(settings: &Settings) -> Result<Access, ConfigError> {
+    Ok(match settings.auth {
+        AuthMode::None => Access::Open,
+        AuthMode::Basic => {
+            let path = settings.users_file.as_deref().ok_or_else(|| {
+                ConfigError("SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE".into())
+            })?;
+            Access::basic(auth::load_users(path).map_err(ConfigError)?)
+        }
+        AuthMode::Header => match (&settings.auth_header, &settings.trusted_proxies) {
+            (Some(header), Some(proxies)) => Access::Header {
+                header: HeaderName::try_from(header.as_str())
+                    .map_err(|e| ConfigError(format!("SCENE_QR_AUTH_HEADER: {e}")))?,
+                proxies: proxies.clone(),
+            },
+            _ => {
+                return Err(ConfigError(
+                    "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER and SCENE_QR_TRUSTED_PROXIES"
+                        .into(),
+                ));
+            }
+        },
+    })
+}
+
+/// The policy allows no script at all, styles and images from this service only (plus
+/// the WeChat image host), forms posted back here only, and framing only by the sources
+/// SCENE_QR_FRAME_ANCESTORS names.
+fn content_security_policy(settings: &Settings, mp_base: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data: {mp_base}; \
+         form-action 'self'; base-uri 'none'; frame-ancestors {}",
+        settings.frame_ancestors
+    )
+}
+
+/// Headers on every answer (built per worker: the middleware is not `Send`).
+fn security_headers(policy: &str) -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", policy.to_string()))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
 }
 
 /// How pushes to `/wechat/callback` are verified. Sandbox mode makes up a Token and an

@@ -119,13 +119,23 @@ pub async fn receive(
     let event = match push::interpret(&fields) {
         Ok(Push::Event(event)) => event,
         Ok(Push::Ignored { msg_type }) => {
+            metrics::counter!("scene_qr_callback_events_total", "event" => "other").increment(1);
             log::debug!("push of type {msg_type} acknowledged, not stored");
             return plain(StatusCode::OK, "success");
         }
         Err(e) => return bad_push(&e.to_string()),
     };
     let kind = event.kind.as_str();
-    match callback.writer.store(event).await {
+    metrics::counter!("scene_qr_callback_events_total", "event" => kind).increment(1);
+    let stored = callback.writer.store(event).await;
+    if let Ok(outcome) = &stored {
+        let outcome = match outcome {
+            Stored::New => "new",
+            Stored::Duplicate => "duplicate",
+        };
+        metrics::counter!("scene_qr_stored_events_total", "outcome" => outcome).increment(1);
+    }
+    match stored {
         Ok(Stored::New) => {
             log::debug!("stored a {kind} event");
             plain(StatusCode::OK, "success")

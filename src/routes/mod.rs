@@ -5,6 +5,7 @@ pub mod callback;
 mod health;
 mod home;
 mod labels;
+mod metrics;
 mod qrcode;
 mod sandbox;
 pub mod stats;
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Offset of the days statistics count in.
     pub utc_offset: UtcOffset,
     pub layout: Layout,
+    /// SCENE_QR_PERMANENT, resolved.
+    pub permanent_allowed: bool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
@@ -49,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
                 .route(web::post().to(callback::receive)),
         )
         .route("/healthz", web::get().to(health::check))
+        .route("/metrics", web::get().to(metrics::render))
         .route("/static/{path:.*}", web::get().to(assets::serve));
     if sandbox {
         cfg.route("/sandbox/scan", web::post().to(sandbox::scan));

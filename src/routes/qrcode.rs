@@ -5,28 +5,43 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 use super::AppState;
 use super::stats::scene_path;
+use crate::auth::StaffUser;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, human_duration, render};
 use crate::render;
 use crate::wechat::{Ticket, WechatClient};
 
-/// Validates the query, then gets the ticket: a bad query never reaches WeChat.
+/// Validates the query, then gets the ticket: a bad query, or a permanent code where they
+/// are off, never reaches WeChat.
 async fn lookup(
     req: &HttpRequest,
     state: &AppState,
     client: &WechatClient,
 ) -> Result<(CodeRequest, Arc<Ticket>), AppError> {
     let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
-    let ticket = state.codes.ticket(client, &code).await?;
+    if code.kind == Kind::Permanent && !state.permanent_allowed {
+        return Err(AppError::PermanentDenied);
+    }
+    let ticket = state.codes.ticket(client, &code, &requester(req)).await?;
     Ok((code, ticket))
+}
+
+/// Who the allowance of new codes is counted for: the signed-in user, else the address.
+fn requester(req: &HttpRequest) -> String {
+    if let Some(user) = req.extensions().get::<StaffUser>() {
+        return format!("user:{}", user.0);
+    }
+    req.peer_addr()
+        .map(|addr| format!("ip:{}", addr.ip()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn page_error(state: &AppState) -> impl FnOnce(AppError) -> PageError {

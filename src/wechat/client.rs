@@ -321,7 +321,20 @@ impl WechatClient {
         }))
         .map_err(|e| redact(e, self.config.secret.expose()));
 
-        let elapsed_ms = started.elapsed().as_millis();
+        let elapsed = started.elapsed();
+        let errcode = match &outcome {
+            Ok(_) => "0".to_string(),
+            Err(UpstreamError::Rejected { errcode, .. }) => errcode.to_string(),
+            Err(UpstreamError::Timeout { .. }) => "timeout".into(),
+            Err(UpstreamError::Unreachable { .. }) => "unreachable".into(),
+            Err(UpstreamError::BadStatus { status, .. }) => format!("http_{status}"),
+            Err(UpstreamError::BadReply { .. }) => "bad_reply".into(),
+        };
+        metrics::counter!("scene_qr_upstream_calls_total", "endpoint" => endpoint.path(), "errcode" => errcode)
+            .increment(1);
+        metrics::histogram!("scene_qr_upstream_call_duration_seconds", "endpoint" => endpoint.path())
+            .record(elapsed.as_secs_f64());
+        let elapsed_ms = elapsed.as_millis();
         match &outcome {
             Ok(_) => log::info!("upstream {endpoint} errcode=0 in {elapsed_ms} ms"),
             Err(UpstreamError::Rejected { errcode, .. }) => {

@@ -108,6 +108,14 @@ impl TicketCache {
             .map_err(|e| (*e).clone())
     }
 
+    /// The cached ticket for `code`, if there is one still servable.
+    pub async fn get(&self, code: &CodeRequest) -> Option<Arc<Ticket>> {
+        match code.kind {
+            Kind::Temporary(_) => self.temporary.get(code).await,
+            Kind::Permanent => self.permanent.get(code).await,
+        }
+    }
+
     /// Number of tickets held (approximate: moka counts lazily).
     pub fn count(&self) -> u64 {
         self.temporary.entry_count() + self.permanent.entry_count()

@@ -53,10 +53,15 @@ impl TokenCache {
 
     /// The cached token, or a fresh one (one call for all concurrent callers).
     pub async fn current(&self, client: &WechatClient) -> Result<AccessToken, UpstreamError> {
-        self.cache
-            .try_get_with((), client.fetch_token(false))
+        let entry = self
+            .cache
+            .entry(())
+            .or_try_insert_with(client.fetch_token(false))
             .await
-            .map_err(|e| (*e).clone())
+            .map_err(|e| (*e).clone())?;
+        let result = if entry.is_fresh() { "miss" } else { "hit" };
+        metrics::counter!("scene_qr_token_cache_total", "result" => result).increment(1);
+        Ok(entry.into_value())
     }
 
     /// Runs `call` with the current token; if WeChat rejects the token, replaces it and runs
@@ -108,8 +113,12 @@ impl TokenCache {
                     && self.may_force_refresh()
                 {
                     log::warn!("stable_token returned the rejected token; forcing a refresh");
+                    metrics::counter!("scene_qr_token_refreshes_total", "reason" => "forced")
+                        .increment(1);
                     client.fetch_token(true).await
                 } else {
+                    metrics::counter!("scene_qr_token_refreshes_total", "reason" => "rejected")
+                        .increment(1);
                     Ok(fresh)
                 }
             })

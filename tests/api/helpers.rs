@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use scene_qr::domain::Lifetime;
 use scene_qr::emulator::{self, Emulator, EmulatorConfig, PushTarget, sign_push};
-use scene_qr::settings::{Secret, Settings, TokenEndpoint};
+use scene_qr::settings::{AuthMode, Permission, Secret, Settings, TokenEndpoint};
 use scene_qr::startup::Application;
 use tempfile::TempDir;
 
@@ -90,6 +90,16 @@ pub const PUSH_TOKEN: &str = "testtoken123";
 /// Settings of a test app in live mode against `emulator_url`.
 pub fn test_settings(emulator_url: &str, secret: &str, db_dir: &TempDir) -> Settings {
     Settings {
+        command: None,
+        auth: AuthMode::None,
+        users_file: None,
+        auth_header: None,
+        trusted_proxies: None,
+        // Most tests create permanent codes; the default (deny) has its own tests.
+        permanent: Some(Permission::Allow),
+        // Tests create many codes quickly; the limit has its own tests.
+        new_codes_per_minute: 0,
+        frame_ancestors: "'self'".into(),
         push_token: Some(Secret::new(PUSH_TOKEN)),
         encoding_aes_key: None,
         database_url: format!("sqlite://{}", db_dir.path().join("test.db").display()),
