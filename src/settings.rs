@@ -230,11 +230,17 @@ impl Settings {
     pub fn validated(self) -> Result<Self, ConfigError> {
         self.mode()?;
         match self.auth {
-            AuthMode::Basic if self.users_file.is_none() => {
-                return Err(ConfigError(
-                    "SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE: a file of name:hash lines (see scene-qr hash-password)".into(),
-                ));
-            }
+            AuthMode::Basic => match &self.users_file {
+                // Read now, so that a bad file stops start-up before anything listens.
+                Some(path) => {
+                    crate::auth::load_users(path).map_err(ConfigError)?;
+                }
+                None => {
+                    return Err(ConfigError(
+                        "SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE: a file of name:hash lines (see scene-qr hash-password)".into(),
+                    ));
+                }
+            },
             AuthMode::Header if self.auth_header.is_none() || self.trusted_proxies.is_none() => {
                 return Err(ConfigError(
                     "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER (e.g. X-Forwarded-User) and SCENE_QR_TRUSTED_PROXIES (e.g. 127.0.0.1)".into(),

@@ -37,6 +37,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     sandbox: Option<Sandbox>,
+    store: Store,
 }
 
 /// The embedded emulator of sandbox mode, running beside the service.
@@ -109,8 +110,8 @@ impl Application {
         // Caches are built once and shared: one token and one ticket cache per process.
         let state = web::Data::new(AppState {
             codes: CodeService::new(store.clone(), settings.new_codes_per_minute),
+            store: store.clone(),
             permanent_allowed: settings.permanent_allowed(),
-            store,
             default_lifetime: settings.expire_seconds,
             mp_base,
             utc_offset: settings.utc_offset,
@@ -145,11 +146,14 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers.into());
         }
-        let server = server.listen(listener)?.run();
+        // Signals are handled in `run_until_stopped`: actix-server would stop at once on
+        // SIGINT, dropping requests in flight.
+        let server = server.disable_signals().listen(listener)?.run();
         Ok(Self {
             server,
             address,
             sandbox,
+            store,
         })
     }
 
@@ -167,21 +171,35 @@ impl Application {
         self.sandbox.as_ref()
     }
 
-    /// Serves until the server is stopped (a signal, or its handle), then stops the emulator.
+    /// Serves until SIGTERM or SIGINT (or the handle) stops the server, then finishes: no new
+    /// connections, requests in flight completed (a push is answered only after its event is
+    /// committed, so every acknowledged event is on disk), the database closed cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
-            server, sandbox, ..
+            server,
+            sandbox,
+            store,
+            ..
         } = self;
-        match sandbox {
-            Some(sandbox) => {
-                let emulator_handle = sandbox.server.handle();
-                actix_web::rt::spawn(sandbox.server);
-                let result = server.await;
-                emulator_handle.stop(true).await;
-                result
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            if let Some(signal) = shutdown_signal().await {
+                log::info!("{signal}: finishing requests in flight, then stopping");
+                handle.stop(true).await;
             }
-            None => server.await,
+        });
+        let emulator = sandbox.map(|sandbox| {
+            let handle = sandbox.server.handle();
+            actix_web::rt::spawn(sandbox.server);
+            handle
+        });
+        let result = server.await;
+        if let Some(emulator) = emulator {
+            emulator.stop(true).await;
         }
+        store.close().await;
+        log::info!("stopped");
+        result
     }
 }
 
@@ -301,6 +319,17 @@ impl Sandbox {
             emulator,
             base_url,
         })
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it; `None` if signals cannot be watched.
+async fn shutdown_signal() -> Option<&'static str> {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).ok()?;
+    let mut interrupt = signal(SignalKind::interrupt()).ok()?;
+    tokio::select! {
+        _ = terminate.recv() => Some("SIGTERM"),
+        _ = interrupt.recv() => Some("SIGINT"),
     }
 }
 

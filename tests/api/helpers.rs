@@ -282,6 +282,7 @@ impl ChildApp {
                 "DATABASE_URL",
                 format!("sqlite://{}", db_dir.path().join("child.db").display()),
             )
+            .env("SCENE_QR_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -316,6 +317,16 @@ impl ChildApp {
             lines,
             seen: Vec::new(),
         }
+    }
+
+    /// Sends a signal (`TERM`, `INT`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// Waits (at most `limit`) for a line containing `needle`, and returns it.

@@ -52,6 +52,7 @@ async fn the_log_at_trace_level_never_contains_the_secret_or_a_token() {
         ("WECHAT_MP_BASE", &emulator_url),
         ("RUST_LOG", "trace"),
         ("SCENE_QR_WORKERS", "1"),
+        ("WECHAT_TOKEN", "tracetoken"),
     ]);
     let address = child.wait_for_address();
     let client = awc::Client::builder()
@@ -69,7 +70,30 @@ async fn the_log_at_trace_level_never_contains_the_secret_or_a_token() {
     let _ = get("/api/qrcode?scene_id=4").await;
     let _ = get("/api/qrcode?scene_id=5").await;
     let _ = get("/qrcode?scene_id=0").await;
+    let openid = "oTRACEuser0123456789abcdefgh";
+    let target = scene_qr::emulator::PushTarget {
+        url: format!("{address}/wechat/callback"),
+        token: "tracetoken".into(),
+        aes_key: None,
+        appid: APPID.into(),
+    };
+    let xml = scene_qr::emulator::scan_xml(
+        "7",
+        None,
+        scene_qr::emulator::Follower::New,
+        openid,
+        946771200,
+    );
+    let push = scene_qr::emulator::sign_push(&target, &xml, "1", "n");
+    let pushed = client
+        .post(format!("{address}/wechat/callback?{}", push.query))
+        .send_body(push.body)
+        .await
+        .map(|r| r.status().as_u16());
     let log = child.stop();
+
+    assert_eq!(pushed.ok(), Some(200));
+    assert!(!log.contains(openid), "the log shows an openid");
 
     assert!(
         log.contains("upstream /cgi-bin/qrcode/create"),
