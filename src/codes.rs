@@ -10,7 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::domain::CodeRequest;
-use crate::store::Store;
+use crate::store::{Store, StoreWriter};
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,17 +27,19 @@ pub struct CodeService {
     tokens: TokenCache,
     tickets: TicketCache,
     store: Store,
+    writer: StoreWriter,
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
     /// map inside governor), so clients never queue behind one lock.
     new_codes: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl CodeService {
-    pub fn new(store: Store, new_codes_per_minute: u32) -> Self {
+    pub fn new(store: Store, writer: StoreWriter, new_codes_per_minute: u32) -> Self {
         Self {
             tokens: TokenCache::new(),
             tickets: TicketCache::new(),
             store,
+            writer,
             new_codes: NonZeroU32::new(new_codes_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
         }
@@ -75,7 +77,7 @@ impl CodeService {
                     Err(e) => log::warn!("looking up earlier codes failed: {e}"),
                 }
                 let ticket = create_ticket(wechat, &self.tokens, code).await?;
-                if let Err(e) = self.store.record_code(code, &ticket).await {
+                if let Err(e) = self.writer.record_code(code, ticket.clone()).await {
                     log::error!(
                         "the new code for scene {} was not recorded: {e}",
                         code.scene

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
@@ -17,7 +18,7 @@ use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
 use crate::settings::{AuthMode, ConfigError, Mode, Secret, Settings};
-use crate::store::{EventWriter, Store, StoreError};
+use crate::store::{Store, StoreError, StoreWriter, WriterTask};
 use crate::telemetry::metrics_export;
 use crate::wechat::crypto::AesKey;
 use crate::wechat::{UpstreamConfig, WechatClient};
@@ -38,6 +39,7 @@ pub struct Application {
     address: SocketAddr,
     sandbox: Option<Sandbox>,
     store: Store,
+    writer_task: WriterTask,
 }
 
 /// The embedded emulator of sandbox mode, running beside the service.
@@ -100,16 +102,17 @@ impl Application {
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = metrics_export::handle();
         let store = Store::open(&settings.database_url).await?;
+        let (writer, writer_task) = StoreWriter::start(&store);
         let callback = web::Data::new(Callback {
             config: callback_config(settings, &upstream, sandbox.as_ref(), address),
-            writer: EventWriter::start(&store),
+            writer: writer.clone(),
         });
         let layout = Layout {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
         let state = web::Data::new(AppState {
-            codes: CodeService::new(store.clone(), settings.new_codes_per_minute),
+            codes: CodeService::new(store.clone(), writer, settings.new_codes_per_minute),
             store: store.clone(),
             permanent_allowed: settings.permanent_allowed(),
             default_lifetime: settings.expire_seconds,
@@ -154,6 +157,7 @@ impl Application {
             address,
             sandbox,
             store,
+            writer_task,
         })
     }
 
@@ -179,6 +183,7 @@ impl Application {
             server,
             sandbox,
             store,
+            writer_task,
             ..
         } = self;
         let handle = server.handle();
@@ -197,6 +202,8 @@ impl Application {
         if let Some(emulator) = emulator {
             emulator.stop(true).await;
         }
+        // The workers are gone, and with them every sender: what is queued gets written.
+        writer_task.finish(Duration::from_secs(10)).await;
         store.close().await;
         log::info!("stopped");
         result

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::settings::Secret;
-use crate::store::{EventWriter, Stored};
+use crate::store::{StoreWriter, Stored};
 use crate::wechat::crypto::AesKey;
 use crate::wechat::push::{self, Push};
 use crate::wechat::signature;
@@ -27,7 +27,7 @@ pub struct CallbackConfig {
 /// The callback's state; `config` is `None` in live mode without `WECHAT_TOKEN`.
 pub struct Callback {
     pub config: Option<CallbackConfig>,
-    pub writer: EventWriter,
+    pub writer: StoreWriter,
 }
 
 fn plain(status: StatusCode, text: &str) -> HttpResponse {

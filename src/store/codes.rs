@@ -26,14 +26,15 @@ fn scene_type(code: &CodeRequest) -> &'static str {
     }
 }
 
-impl Store {
-    /// Adds a newly created code to the inventory.
-    pub async fn record_code(&self, code: &CodeRequest, ticket: &Ticket) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO codes
-                 (scene, scene_type, kind, action_name, expire_seconds, ticket, url, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+/// Adds a newly created code to the inventory (inside the writer's transaction).
+pub(super) async fn insert_code(
+    tx: &mut sqlx::SqliteConnection,
+    code: &CodeRequest,
+    ticket: &Ticket,
+) -> Result<(), sqlx::Error> {
+    const INSERT: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
+        expire_seconds, ticket, url, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sqlx::query(INSERT)
         .bind(code.scene.to_string())
         .bind(scene_type(code))
         .bind(code.kind.name())
@@ -43,11 +44,12 @@ impl Store {
         .bind(&ticket.url)
         .bind(ticket.created_at.unix_timestamp())
         .bind(ticket.expires_at.map(OffsetDateTime::unix_timestamp))
-        .execute(&self.writer)
+        .execute(tx)
         .await?;
-        Ok(())
-    }
+    Ok(())
+}
 
+impl Store {
     /// A code created earlier that can still be shown: any permanent code of the scene, or
     /// a temporary one of the same lifetime with enough life left. Saves quota after a
     /// restart and never spends a second permanent code on one scene.

@@ -2,14 +2,14 @@
 //!
 //! Writes go through one connection (SQLite has one writer at a time anyway, and a single
 //! writer never waits on its own lock); reads use a small pool of their own, which WAL
-//! mode lets run beside the writer. Scan events are written by [`events::EventWriter`],
-//! which commits concurrent pushes together so that each acknowledgement is durable
-//! without one disk flush per push.
+//! mode lets run beside the writer. Scan events and new codes go through
+//! [`writer::StoreWriter`], which commits concurrent writes together, so that each
+//! acknowledgement is durable without one disk flush per write.
 
 pub mod codes;
-pub mod events;
 pub mod labels;
 pub mod stats;
+pub mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use events::{EventWriter, Stored};
+pub use writer::{StoreWriter, Stored, WriterTask};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
