@@ -37,6 +37,7 @@ pub fn start(listener: TcpListener, emulator: Arc<Emulator>) -> std::io::Result<
             .route("/cgi-bin/stable_token", web::post().to(stable_token))
             .route("/cgi-bin/qrcode/create", web::post().to(create))
             .route("/cgi-bin/showqrcode", web::get().to(show))
+            .route("/emulator/calls", web::get().to(calls))
     })
     .workers(1)
     .disable_signals()
@@ -236,6 +237,16 @@ fn create_reply(emulator: &Emulator, body: &Value) -> Option<Value> {
             .min(2_592_000);
         Some(json!({ "ticket": ticket, "expire_seconds": expire_seconds, "url": url }))
     }
+}
+
+/// Calls received so far, for benchmarks that run the emulator as its own process.
+async fn calls(emulator: web::Data<Emulator>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "token": emulator.calls(Api::Token),
+        "stable_token": emulator.calls(Api::StableToken),
+        "qrcode_create": emulator.calls(Api::QrcodeCreate),
+        "showqrcode": emulator.calls(Api::ShowQrcode),
+    }))
 }
 
 async fn show(req: HttpRequest, emulator: web::Data<Emulator>) -> HttpResponse {

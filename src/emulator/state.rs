@@ -93,6 +93,8 @@ struct Inner {
     stable_current: Option<String>,
     token_expires_in: Option<u32>,
     requests: Vec<RecordedRequest>,
+    /// Off for long benchmark runs, where the log would only grow.
+    no_request_log: bool,
     push_target: Option<PushTarget>,
 }
 
@@ -203,7 +205,15 @@ impl Emulator {
     }
 
     pub(super) fn record(&self, request: RecordedRequest) {
-        self.inner().requests.push(request);
+        let mut inner = self.inner();
+        if !inner.no_request_log {
+            inner.requests.push(request);
+        }
+    }
+
+    /// Whether to keep every request for [`Emulator::requests`] (on by default).
+    pub fn keep_request_log(&self, keep: bool) {
+        self.inner().no_request_log = !keep;
     }
 
     pub(super) fn next_fault(&self, api: Api) -> Option<Fault> {
