@@ -31,5 +31,7 @@ async fn main() -> std::io::Result<()> {
     }
     let listener = TcpListener::bind(listen)?;
     eprintln!("emulator listening on http://{}", listener.local_addr()?);
-    emulator::start(listener, emulator).map_err(std::io::Error::other)?.await
+    emulator::start(listener, emulator)
+        .map_err(std::io::Error::other)?
+        .await
 }

@@ -3,9 +3,11 @@
 //! client's allowance of new codes.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -22,10 +24,54 @@ pub enum CodeError {
     RateLimited { retry_after: Duration },
 }
 
+/// A code's ticket, with the answers rendered from it kept beside it: a cached code is
+/// served as stored bytes, without rendering a template or JSON again.
+pub struct CachedCode {
+    pub ticket: Ticket,
+    json: OnceLock<Bytes>,
+    /// The page, with the label generation it was rendered under: a label change anywhere
+    /// makes pages render again (labels change rarely; pages are read constantly).
+    page: ArcSwapOption<(u64, Bytes)>,
+}
+
+impl AsRef<Ticket> for CachedCode {
+    fn as_ref(&self) -> &Ticket {
+        &self.ticket
+    }
+}
+
+impl CachedCode {
+    fn new(ticket: Ticket) -> Self {
+        Self {
+            ticket,
+            json: OnceLock::new(),
+            page: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The JSON answer, rendered on first use.
+    pub fn json(&self, render: impl FnOnce(&Ticket) -> Bytes) -> Bytes {
+        self.json.get_or_init(|| render(&self.ticket)).clone()
+    }
+
+    /// The page, if it was rendered under label generation `generation`.
+    pub fn page(&self, generation: u64) -> Option<Bytes> {
+        self.page
+            .load()
+            .as_ref()
+            .filter(|page| page.0 == generation)
+            .map(|page| page.1.clone())
+    }
+
+    pub fn keep_page(&self, generation: u64, body: Bytes) {
+        self.page.store(Some(Arc::new((generation, body))));
+    }
+}
+
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
-    tickets: TicketCache,
+    tickets: TicketCache<CachedCode>,
     store: Store,
     writer: StoreWriter,
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
@@ -45,14 +91,15 @@ impl CodeService {
         }
     }
 
-    /// The ticket for `code`, asked for by `client` (a user name or an address).
-    /// Concurrent misses for one code make one database look-up and at most one WeChat call.
+    /// The ticket for `code`, asked for by `client` (a user name or an address, worked out
+    /// only on a miss). Concurrent misses for one code make one database look-up and at
+    /// most one WeChat call.
     pub async fn ticket(
         &self,
         wechat: &WechatClient,
         code: &CodeRequest,
-        client: &str,
-    ) -> Result<Arc<Ticket>, CodeError> {
+        client: impl FnOnce() -> String,
+    ) -> Result<Arc<CachedCode>, CodeError> {
         if let Some(ticket) = self.tickets.get(code).await {
             metrics::counter!("scene_qr_ticket_cache_total", "result" => "hit").increment(1);
             return Ok(ticket);
@@ -60,7 +107,7 @@ impl CodeService {
         metrics::counter!("scene_qr_ticket_cache_total", "result" => "miss").increment(1);
         // Only new codes count against the allowance: a cached code costs WeChat nothing.
         if let Some(limiter) = &self.new_codes
-            && let Err(not_until) = limiter.check_key(&client.to_string())
+            && let Err(not_until) = limiter.check_key(&client())
         {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(CodeError::RateLimited {
@@ -72,7 +119,7 @@ impl CodeService {
             .get_with(code, async {
                 // The database only saves quota: when it fails, WeChat still answers.
                 match self.store.reusable_code(code).await {
-                    Ok(Some(ticket)) => return Ok(Arc::new(ticket)),
+                    Ok(Some(ticket)) => return Ok(Arc::new(CachedCode::new(ticket))),
                     Ok(None) => {}
                     Err(e) => log::warn!("looking up earlier codes failed: {e}"),
                 }
@@ -83,7 +130,7 @@ impl CodeService {
                         code.scene
                     );
                 }
-                Ok(ticket)
+                Ok(Arc::new(CachedCode::new(ticket)))
             })
             .await?;
         Ok(ticket)

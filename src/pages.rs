@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use askama::Template;
+use bytes::Bytes;
 
 use crate::domain::SortKey;
 use crate::store::stats::Totals;
@@ -157,10 +158,7 @@ pub struct ErrorPage {
 /// answered with a plain 500 rather than a half page.
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
-        Ok(body) => HttpResponse::build(status)
-            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .body(body),
+        Ok(body) => html(status, Bytes::from(body)),
         Err(e) => {
             log::error!("template failed to render: {e}");
             HttpResponse::InternalServerError()
@@ -168,6 +166,14 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
                 .body("scene-qr could not render this page; the error has been logged.")
         }
     }
+}
+
+/// An HTML answer from a body rendered earlier.
+pub fn html(status: StatusCode, body: Bytes) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body)
 }
 
 /// "7 days", "2 hours", "90 seconds": lifetimes as people say them.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{self, Access};
@@ -127,12 +127,9 @@ impl Application {
             let mut app = App::new()
                 .wrap(from_fn(auth::require_staff))
                 .wrap(security_headers(&policy))
-                .wrap(from_fn(metrics_export::record_requests))
-                // One line per request: the path only, never the query string.
-                .wrap(
-                    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                // One log line per request (the path only, never the query string) and
+                // its metrics.
+                .wrap(from_fn(metrics_export::observe_requests))
                 .app_data(access.clone())
                 .app_data(state.clone())
                 .app_data(callback.clone())

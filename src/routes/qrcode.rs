@@ -6,6 +6,8 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use askama::Template;
+use bytes::Bytes;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -13,9 +15,10 @@ use time::macros::format_description;
 use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
+use crate::codes::CachedCode;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
-use crate::pages::{QrCodePage, human_duration, render};
+use crate::pages::{QrCodePage, html, human_duration};
 use crate::render;
 use crate::wechat::{Ticket, WechatClient};
 
@@ -25,13 +28,13 @@ async fn lookup(
     req: &HttpRequest,
     state: &AppState,
     client: &WechatClient,
-) -> Result<(CodeRequest, Arc<Ticket>), AppError> {
+) -> Result<(CodeRequest, Arc<CachedCode>), AppError> {
     let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
     if code.kind == Kind::Permanent && !state.permanent_allowed {
         return Err(AppError::PermanentDenied);
     }
-    let ticket = state.codes.ticket(client, &code, &requester(req)).await?;
-    Ok((code, ticket))
+    let cached = state.codes.ticket(client, &code, || requester(req)).await?;
+    Ok((code, cached))
 }
 
 /// Who the allowance of new codes is counted for: the signed-in user, else the address.
@@ -49,21 +52,35 @@ fn page_error(state: &AppState) -> impl FnOnce(AppError) -> PageError {
     move |error| PageError { error, layout }
 }
 
+/// The code's page: the stored rendering while the labels have not changed since.
 pub async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
+    let (code, cached) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
-    let expires_at = ticket.expires_at;
-    let scene = code.scene.to_string();
-    let label = state
-        .store
-        .label(&scene)
+    // Read before the label: a label saved meanwhile makes the next request render again.
+    let generation = state.store.label_generation();
+    if let Some(body) = cached.page(generation) {
+        return Ok(html(StatusCode::OK, body));
+    }
+    let body = render_page(&state, &code, &cached.ticket)
         .await
-        .map_err(|e| page_error(&state)(e.into()))?;
+        .map_err(page_error(&state))?;
+    cached.keep_page(generation, body.clone());
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn render_page(
+    state: &AppState,
+    code: &CodeRequest,
+    ticket: &Ticket,
+) -> Result<Bytes, AppError> {
+    let scene = code.scene.to_string();
+    let label = state.store.label(&scene).await?;
+    let expires_at = ticket.expires_at;
     let page = QrCodePage {
         layout: state.layout,
         label: label.unwrap_or_default(),
@@ -85,9 +102,11 @@ pub async fn page(
         }),
         expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
         query: code.query_string(),
-        file_stem: file_stem(&code),
+        file_stem: file_stem(code),
     };
-    Ok(render(StatusCode::OK, &page))
+    page.render()
+        .map(Bytes::from)
+        .map_err(|e| AppError::Internal(format!("the code page failed to render: {e}")))
 }
 
 /// The code as JSON, for internal tools.
@@ -103,22 +122,30 @@ struct CodeJson<'a> {
     expires_at: Option<String>,
 }
 
+/// The code as JSON: rendered once per ticket, then served as stored bytes.
 pub async fn json(
     req: HttpRequest,
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, ticket) = lookup(&req, &state, &client).await?;
-    Ok(HttpResponse::Ok().json(CodeJson {
-        scene: &code.scene,
-        kind: code.kind.name(),
-        action_name: code.action_name(),
-        ticket: &ticket.ticket,
-        url: &ticket.url,
-        image_url: image_url(&state.mp_base, &ticket.ticket),
-        expire_seconds: ticket.expire_seconds,
-        expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
-    }))
+    let (code, cached) = lookup(&req, &state, &client).await?;
+    let body = cached.json(|ticket| {
+        let json = CodeJson {
+            scene: &code.scene,
+            kind: code.kind.name(),
+            action_name: code.action_name(),
+            ticket: &ticket.ticket,
+            url: &ticket.url,
+            image_url: image_url(&state.mp_base, &ticket.ticket),
+            expire_seconds: ticket.expire_seconds,
+            expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+        };
+        // Serializing strings and numbers cannot fail.
+        Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(body))
 }
 
 pub async fn png(
@@ -126,10 +153,10 @@ pub async fn png(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
+    let (code, cached) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
-    let bytes = render::png(&ticket.url)
+    let bytes = render::png(&cached.ticket.url)
         .map_err(|e| AppError::Internal(e.to_string()))
         .map_err(page_error(&state))?;
     Ok(image_response("image/png", &code, "png", bytes))
@@ -140,10 +167,10 @@ pub async fn svg(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
+    let (code, cached) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
-    let text = render::svg(&ticket.url)
+    let text = render::svg(&cached.ticket.url)
         .map_err(|e| AppError::Internal(e.to_string()))
         .map_err(page_error(&state))?;
     Ok(image_response("image/svg+xml", &code, "svg", text))

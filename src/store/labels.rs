@@ -26,6 +26,8 @@ impl Store {
         }
         let label = (!label.is_empty()).then(|| label.to_string());
         self.labels.insert(scene.to_string(), label).await;
+        self.label_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 

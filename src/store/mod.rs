@@ -12,6 +12,8 @@ pub mod stats;
 pub mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -41,6 +43,8 @@ pub struct Store {
     /// Labels as last read or written: every code page shows its scene's label, and this
     /// keeps that off the database. Only this process writes labels, so it stays exact.
     labels: moka::future::Cache<String, Option<String>>,
+    /// Bumped by every label change, so that pages rendered with an old label are redone.
+    label_generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -67,7 +71,13 @@ impl Store {
             reader,
             writer,
             labels: moka::future::Cache::new(100_000),
+            label_generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Changes with every label change.
+    pub fn label_generation(&self) -> u64 {
+        self.label_generation.load(Ordering::Acquire)
     }
 
     /// Closes both pools, after the last write has finished.

@@ -6,8 +6,6 @@
 //! up with a burst of scans, and a cold start create thousands of codes without queuing
 //! behind one fsync each.
 
-use std::sync::Arc;
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError, unix_now};
@@ -34,10 +32,7 @@ enum Job {
         done: oneshot::Sender<Result<Stored, String>>,
     },
     /// A code for the inventory. Nobody waits: the page already has its ticket.
-    Code {
-        code: CodeRequest,
-        ticket: Arc<Ticket>,
-    },
+    Code { code: CodeRequest, ticket: Ticket },
 }
 
 /// The sending side, cloned into every worker.
@@ -87,11 +82,7 @@ impl StoreWriter {
     }
 
     /// Adds a new code to the inventory, in the next commit.
-    pub async fn record_code(
-        &self,
-        code: &CodeRequest,
-        ticket: Arc<Ticket>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_code(&self, code: &CodeRequest, ticket: Ticket) -> Result<(), StoreError> {
         let job = Job::Code {
             code: code.clone(),
             ticket,
