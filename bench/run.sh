@@ -89,7 +89,7 @@ distinct() {
   local wrk_pid=$!
   until [ "$(created)" -ge "$1" ]; do
     kill -0 $wrk_pid 2>/dev/null || { echo "wrk stopped early" >&2; cat "$work/distinct.txt" >&2; exit 1; }
-    sleep 0.01
+    sleep 0.05
   done
   end=$(date +%s.%N)
   kill $wrk_pid 2>/dev/null || true

@@ -3,16 +3,15 @@
 //! client's allowance of new codes.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::domain::CodeRequest;
-use crate::store::{Store, StoreWriter};
+use crate::domain::{CodeRequest, Kind, Lifetime};
+use crate::store::{Store, StoreError, StoreWriter};
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,54 +23,102 @@ pub enum CodeError {
     RateLimited { retry_after: Duration },
 }
 
-/// A code's ticket, with the answers rendered from it kept beside it: a cached code is
-/// served as stored bytes, without rendering a template or JSON again.
-pub struct CachedCode {
-    pub ticket: Ticket,
-    json: OnceLock<Bytes>,
-    /// The page, with the label generation it was rendered under: a label change anywhere
-    /// makes pages render again (labels change rarely; pages are read constantly).
-    page: ArcSwapOption<(u64, Bytes)>,
+/// What the answers for a code are rendered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Page,
+    Json,
 }
 
-impl AsRef<Ticket> for CachedCode {
-    fn as_ref(&self) -> &Ticket {
-        &self.ticket
+/// An answer rendered from one ticket, under one label generation.
+struct Rendered {
+    ticket: String,
+    generation: u64,
+    body: Bytes,
+}
+
+/// Memory for rendered answers: pages of hot codes stay, cold ones are evicted first.
+const RENDERED_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Rendered pages and JSON of recently asked-for codes, so that a cached code is served as
+/// stored bytes, without rendering a template or JSON again. Bounded by bytes, so that
+/// 100,000 cached tickets do not also mean 100,000 stored pages.
+pub struct RenderedAnswers {
+    pages: moka::sync::Cache<CodeRequest, Arc<Rendered>>,
+    json: moka::sync::Cache<CodeRequest, Arc<Rendered>>,
+}
+
+fn rendered_cache() -> moka::sync::Cache<CodeRequest, Arc<Rendered>> {
+    moka::sync::Cache::builder()
+        .max_capacity(RENDERED_BUDGET_BYTES / 2)
+        .weigher(|_, rendered: &Arc<Rendered>| {
+            u32::try_from(rendered.body.len() + rendered.ticket.len() + 128).unwrap_or(u32::MAX)
+        })
+        .build()
+}
+
+impl Default for RenderedAnswers {
+    fn default() -> Self {
+        Self {
+            pages: rendered_cache(),
+            json: rendered_cache(),
+        }
     }
 }
 
-impl CachedCode {
-    fn new(ticket: Ticket) -> Self {
-        Self {
-            ticket,
-            json: OnceLock::new(),
-            page: ArcSwapOption::empty(),
+impl RenderedAnswers {
+    fn cache(&self, format: Format) -> &moka::sync::Cache<CodeRequest, Arc<Rendered>> {
+        match format {
+            Format::Page => &self.pages,
+            Format::Json => &self.json,
         }
     }
 
-    /// The JSON answer, rendered on first use.
-    pub fn json(&self, render: impl FnOnce(&Ticket) -> Bytes) -> Bytes {
-        self.json.get_or_init(|| render(&self.ticket)).clone()
+    /// The stored answer, if it was rendered from this ticket under this label generation
+    /// (a label change anywhere renders pages again: labels change rarely, pages are read
+    /// constantly).
+    pub fn get(
+        &self,
+        code: &CodeRequest,
+        format: Format,
+        ticket: &Ticket,
+        generation: u64,
+    ) -> Option<Bytes> {
+        self.cache(format)
+            .get(code)
+            .filter(|r| r.generation == generation && r.ticket == ticket.ticket)
+            .map(|r| r.body.clone())
     }
 
-    /// The page, if it was rendered under label generation `generation`.
-    pub fn page(&self, generation: u64) -> Option<Bytes> {
-        self.page
-            .load()
-            .as_ref()
-            .filter(|page| page.0 == generation)
-            .map(|page| page.1.clone())
-    }
-
-    pub fn keep_page(&self, generation: u64, body: Bytes) {
-        self.page.store(Some(Arc::new((generation, body))));
+    pub fn keep(
+        &self,
+        code: &CodeRequest,
+        format: Format,
+        ticket: &Ticket,
+        generation: u64,
+        body: Bytes,
+    ) {
+        let rendered = Rendered {
+            ticket: ticket.ticket.clone(),
+            generation,
+            body,
+        };
+        self.cache(format).insert(code.clone(), Arc::new(rendered));
     }
 }
+
+/// Counter handles registered once: a cache hit is the hot path, and looking a labelled
+/// counter up in the registry would cost more than the hit itself.
+static TICKET_HITS: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("scene_qr_ticket_cache_total", "result" => "hit"));
+static TICKET_MISSES: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("scene_qr_ticket_cache_total", "result" => "miss"));
 
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
-    tickets: TicketCache<CachedCode>,
+    tickets: TicketCache,
+    pub rendered: RenderedAnswers,
     store: Store,
     writer: StoreWriter,
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
@@ -84,6 +131,7 @@ impl CodeService {
         Self {
             tokens: TokenCache::new(),
             tickets: TicketCache::new(),
+            rendered: RenderedAnswers::default(),
             store,
             writer,
             new_codes: NonZeroU32::new(new_codes_per_minute)
@@ -99,12 +147,12 @@ impl CodeService {
         wechat: &WechatClient,
         code: &CodeRequest,
         client: impl FnOnce() -> String,
-    ) -> Result<Arc<CachedCode>, CodeError> {
+    ) -> Result<Arc<Ticket>, CodeError> {
         if let Some(ticket) = self.tickets.get(code).await {
-            metrics::counter!("scene_qr_ticket_cache_total", "result" => "hit").increment(1);
+            TICKET_HITS.increment(1);
             return Ok(ticket);
         }
-        metrics::counter!("scene_qr_ticket_cache_total", "result" => "miss").increment(1);
+        TICKET_MISSES.increment(1);
         // Only new codes count against the allowance: a cached code costs WeChat nothing.
         if let Some(limiter) = &self.new_codes
             && let Err(not_until) = limiter.check_key(&client())
@@ -117,11 +165,15 @@ impl CodeService {
         let ticket = self
             .tickets
             .get_with(code, async {
-                // The database only saves quota: when it fails, WeChat still answers.
-                match self.store.reusable_code(code).await {
-                    Ok(Some(ticket)) => return Ok(Arc::new(CachedCode::new(ticket))),
-                    Ok(None) => {}
-                    Err(e) => log::warn!("looking up earlier codes failed: {e}"),
+                // Live codes were loaded at start-up, so a temporary code missing from the
+                // cache is new. A permanent one is looked up all the same: creating a second
+                // one for a scene would waste one of the account's 100,000 for good.
+                if code.kind == Kind::Permanent {
+                    match self.store.permanent_code(code).await {
+                        Ok(Some(ticket)) => return Ok(Arc::new(ticket)),
+                        Ok(None) => {}
+                        Err(e) => log::warn!("looking up earlier codes failed: {e}"),
+                    }
                 }
                 let ticket = create_ticket(wechat, &self.tokens, code).await?;
                 if let Err(e) = self.writer.record_code(code, ticket.clone()).await {
@@ -130,10 +182,21 @@ impl CodeService {
                         code.scene
                     );
                 }
-                Ok(Arc::new(CachedCode::new(ticket)))
+                Ok(Arc::new(ticket))
             })
             .await?;
         Ok(ticket)
+    }
+
+    /// Fills the cache with the live codes of the database, so that a restart creates
+    /// nothing that still exists. Returns how many were loaded.
+    pub async fn load_live_codes(&self, default_lifetime: Lifetime) -> Result<usize, StoreError> {
+        let live = self.store.live_codes(default_lifetime).await?;
+        let count = live.len();
+        for (code, ticket) in live {
+            self.tickets.insert(code, Arc::new(ticket)).await;
+        }
+        Ok(count)
     }
 
     /// Number of tickets held in the cache.

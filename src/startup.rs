@@ -111,8 +111,11 @@ impl Application {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
+        let codes = CodeService::new(store.clone(), writer, settings.new_codes_per_minute);
+        let loaded = codes.load_live_codes(settings.expire_seconds).await?;
+        log::info!("{loaded} live codes loaded from the database");
         let state = web::Data::new(AppState {
-            codes: CodeService::new(store.clone(), writer, settings.new_codes_per_minute),
+            codes,
             store: store.clone(),
             permanent_allowed: settings.permanent_allowed(),
             default_lifetime: settings.expire_seconds,

@@ -15,7 +15,7 @@ use time::macros::format_description;
 use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
-use crate::codes::CachedCode;
+use crate::codes::Format;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, html, human_duration};
@@ -28,13 +28,13 @@ async fn lookup(
     req: &HttpRequest,
     state: &AppState,
     client: &WechatClient,
-) -> Result<(CodeRequest, Arc<CachedCode>), AppError> {
+) -> Result<(CodeRequest, Arc<Ticket>), AppError> {
     let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
     if code.kind == Kind::Permanent && !state.permanent_allowed {
         return Err(AppError::PermanentDenied);
     }
-    let cached = state.codes.ticket(client, &code, || requester(req)).await?;
-    Ok((code, cached))
+    let ticket = state.codes.ticket(client, &code, || requester(req)).await?;
+    Ok((code, ticket))
 }
 
 /// Who the allowance of new codes is counted for: the signed-in user, else the address.
@@ -58,18 +58,19 @@ pub async fn page(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, cached) = lookup(&req, &state, &client)
+    let (code, ticket) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
     // Read before the label: a label saved meanwhile makes the next request render again.
     let generation = state.store.label_generation();
-    if let Some(body) = cached.page(generation) {
+    let rendered = &state.codes.rendered;
+    if let Some(body) = rendered.get(&code, Format::Page, &ticket, generation) {
         return Ok(html(StatusCode::OK, body));
     }
-    let body = render_page(&state, &code, &cached.ticket)
+    let body = render_page(&state, &code, &ticket)
         .await
         .map_err(page_error(&state))?;
-    cached.keep_page(generation, body.clone());
+    rendered.keep(&code, Format::Page, &ticket, generation, body.clone());
     Ok(html(StatusCode::OK, body))
 }
 
@@ -128,8 +129,13 @@ pub async fn json(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, cached) = lookup(&req, &state, &client).await?;
-    let body = cached.json(|ticket| {
+    let (code, ticket) = lookup(&req, &state, &client).await?;
+    let rendered = &state.codes.rendered;
+    // JSON does not show labels: generation 0 always.
+    if let Some(body) = rendered.get(&code, Format::Json, &ticket, 0) {
+        return Ok(json_response(body));
+    }
+    let body = {
         let json = CodeJson {
             scene: &code.scene,
             kind: code.kind.name(),
@@ -142,10 +148,15 @@ pub async fn json(
         };
         // Serializing strings and numbers cannot fail.
         Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
-    });
-    Ok(HttpResponse::Ok()
+    };
+    rendered.keep(&code, Format::Json, &ticket, 0, body.clone());
+    Ok(json_response(body))
+}
+
+fn json_response(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(body))
+        .body(body)
 }
 
 pub async fn png(
@@ -153,10 +164,10 @@ pub async fn png(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, cached) = lookup(&req, &state, &client)
+    let (code, ticket) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
-    let bytes = render::png(&cached.ticket.url)
+    let bytes = render::png(&ticket.url)
         .map_err(|e| AppError::Internal(e.to_string()))
         .map_err(page_error(&state))?;
     Ok(image_response("image/png", &code, "png", bytes))
@@ -167,10 +178,10 @@ pub async fn svg(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, cached) = lookup(&req, &state, &client)
+    let (code, ticket) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
-    let text = render::svg(&cached.ticket.url)
+    let text = render::svg(&ticket.url)
         .map_err(|e| AppError::Internal(e.to_string()))
         .map_err(page_error(&state))?;
     Ok(image_response("image/svg+xml", &code, "svg", text))

@@ -4,7 +4,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError};
-use crate::domain::{CodeRequest, Kind, Scene};
+use crate::domain::{CodeRequest, Kind, Lifetime, Scene};
 use crate::wechat::Ticket;
 
 /// A code as listed on a scene's statistics page.
@@ -49,54 +49,88 @@ pub(super) async fn insert_code(
     Ok(())
 }
 
+fn ticket_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Ticket, StoreError> {
+    let timestamp = |value: i64| {
+        OffsetDateTime::from_unix_timestamp(value)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+    };
+    let expires_at: Option<i64> = row.try_get("expires_at")?;
+    Ok(Ticket {
+        ticket: row.try_get("ticket")?,
+        url: row.try_get("url")?,
+        expire_seconds: row.try_get("expire_seconds")?,
+        created_at: timestamp(row.try_get("created_at")?)?,
+        expires_at: expires_at.map(timestamp).transpose()?,
+    })
+}
+
 impl Store {
-    /// A code created earlier that can still be shown: any permanent code of the scene, or
-    /// a temporary one of the same lifetime with enough life left. Saves quota after a
-    /// restart and never spends a second permanent code on one scene.
-    pub async fn reusable_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
-        let scene = code.scene.to_string();
-        let row = match code.kind {
-            Kind::Permanent => {
-                sqlx::query(
-                    "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
-                     WHERE scene = ? AND scene_type = ? AND kind = 'permanent'
-                     ORDER BY id LIMIT 1",
-                )
-                .bind(&scene)
-                .bind(scene_type(code))
-                .fetch_optional(&self.reader)
-                .await?
+    /// The permanent code created earlier for this scene, if any: one scene never spends a
+    /// second of the account's 100,000 permanent codes.
+    pub async fn permanent_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
+             WHERE scene = ? AND scene_type = ? AND kind = 'permanent'
+             ORDER BY id LIMIT 1",
+        )
+        .bind(code.scene.to_string())
+        .bind(scene_type(code))
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    /// Every code that can still be shown (temporary ones with enough life left), to fill
+    /// the cache at start-up: after that, a code missing from the cache is new, and the
+    /// database need not be asked on every miss.
+    pub async fn live_codes(
+        &self,
+        default_lifetime: Lifetime,
+    ) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let rows = sqlx::query(
+            "SELECT scene, scene_type, kind, expire_seconds, ticket, url, created_at, expires_at
+             FROM codes WHERE kind = 'permanent' OR expires_at > ?",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut live = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let scene: String = row.try_get("scene")?;
+            let scene_type: String = row.try_get("scene_type")?;
+            let kind: String = row.try_get("kind")?;
+            let lifetime: Option<i64> = row.try_get("expire_seconds")?;
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair(
+                if scene_type == "id" {
+                    "scene_id"
+                } else {
+                    "scene_str"
+                },
+                &scene,
+            );
+            match (kind.as_str(), lifetime) {
+                ("permanent", _) => query.append_pair("permanent", "true"),
+                (_, Some(seconds)) => query.append_pair("expire_seconds", &seconds.to_string()),
+                _ => continue,
+            };
+            // Rows are checked like any input: one that no longer parses is skipped.
+            let Ok(code) = CodeRequest::from_query(&query.finish(), default_lifetime) else {
+                continue;
+            };
+            let ticket = ticket_from_row(row)?;
+            let keep = match code.kind {
+                Kind::Permanent => true,
+                Kind::Temporary(_) => ticket
+                    .servable_for(OffsetDateTime::now_utc())
+                    .is_some_and(|left| !left.is_zero()),
+            };
+            if keep {
+                live.push((code, ticket));
             }
-            Kind::Temporary(lifetime) => {
-                let now = OffsetDateTime::now_utc().unix_timestamp();
-                let must_outlive = now + Ticket::min_remaining(lifetime.seconds()).as_secs() as i64;
-                sqlx::query(
-                    "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
-                     WHERE scene = ? AND scene_type = ? AND kind = 'temporary'
-                       AND expire_seconds = ? AND expires_at > ?
-                     ORDER BY expires_at DESC LIMIT 1",
-                )
-                .bind(&scene)
-                .bind(scene_type(code))
-                .bind(lifetime.seconds())
-                .bind(must_outlive)
-                .fetch_optional(&self.reader)
-                .await?
-            }
-        };
-        let Some(row) = row else { return Ok(None) };
-        let timestamp = |value: i64| {
-            OffsetDateTime::from_unix_timestamp(value)
-                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-        };
-        let expires_at: Option<i64> = row.try_get("expires_at")?;
-        Ok(Some(Ticket {
-            ticket: row.try_get("ticket")?,
-            url: row.try_get("url")?,
-            expire_seconds: row.try_get("expire_seconds")?,
-            created_at: timestamp(row.try_get("created_at")?)?,
-            expires_at: expires_at.map(timestamp).transpose()?,
-        }))
+        }
+        Ok(live)
     }
 
     /// Every code created for `scene`, newest first.

@@ -55,35 +55,32 @@ impl Ticket {
     }
 }
 
-impl AsRef<Ticket> for Ticket {
-    fn as_ref(&self) -> &Ticket {
-        self
-    }
-}
-
 struct TicketExpiry;
 
-impl<V: AsRef<Ticket>> Expiry<CodeRequest, Arc<V>> for TicketExpiry {
-    fn expire_after_create(&self, _: &CodeRequest, value: &Arc<V>, _: Instant) -> Option<Duration> {
-        (**value).as_ref().servable_for(OffsetDateTime::now_utc())
+impl Expiry<CodeRequest, Arc<Ticket>> for TicketExpiry {
+    fn expire_after_create(
+        &self,
+        _: &CodeRequest,
+        ticket: &Arc<Ticket>,
+        _: Instant,
+    ) -> Option<Duration> {
+        ticket.servable_for(OffsetDateTime::now_utc())
     }
 }
 
-/// Tickets by code; `V` is the ticket itself or anything that carries one (the service
-/// keeps rendered answers beside it).
-pub struct TicketCache<V = Ticket> {
-    temporary: Cache<CodeRequest, Arc<V>>,
+pub struct TicketCache {
+    temporary: Cache<CodeRequest, Arc<Ticket>>,
     /// Separate so that a flood of temporary codes can never evict a permanent one.
-    permanent: Cache<CodeRequest, Arc<V>>,
+    permanent: Cache<CodeRequest, Arc<Ticket>>,
 }
 
-impl<V: AsRef<Ticket> + Send + Sync + 'static> Default for TicketCache<V> {
+impl Default for TicketCache {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
+impl TicketCache {
     pub fn new() -> Self {
         Self {
             temporary: Cache::builder()
@@ -99,8 +96,8 @@ impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
     pub async fn get_with(
         &self,
         code: &CodeRequest,
-        init: impl Future<Output = Result<Arc<V>, UpstreamError>>,
-    ) -> Result<Arc<V>, UpstreamError> {
+        init: impl Future<Output = Result<Arc<Ticket>, UpstreamError>>,
+    ) -> Result<Arc<Ticket>, UpstreamError> {
         let cache = match code.kind {
             Kind::Temporary(_) => &self.temporary,
             Kind::Permanent => &self.permanent,
@@ -112,10 +109,18 @@ impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
     }
 
     /// The cached ticket for `code`, if there is one still servable.
-    pub async fn get(&self, code: &CodeRequest) -> Option<Arc<V>> {
+    pub async fn get(&self, code: &CodeRequest) -> Option<Arc<Ticket>> {
         match code.kind {
             Kind::Temporary(_) => self.temporary.get(code).await,
             Kind::Permanent => self.permanent.get(code).await,
+        }
+    }
+
+    /// Puts a ticket known from elsewhere (the database) in the cache.
+    pub async fn insert(&self, code: CodeRequest, ticket: Arc<Ticket>) {
+        match code.kind {
+            Kind::Temporary(_) => self.temporary.insert(code, ticket).await,
+            Kind::Permanent => self.permanent.insert(code, ticket).await,
         }
     }
 

@@ -6,7 +6,7 @@
 //! with a fresh token, never in a loop.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -18,6 +18,12 @@ use crate::settings::TokenEndpoint;
 
 /// WeChat allows `force_refresh` at most every 30 seconds (and 20 times a day).
 const FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
+
+/// Registered once: every new code reads the token (see `codes.rs` on hot-path counters).
+static TOKEN_HITS: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("scene_qr_token_cache_total", "result" => "hit"));
+static TOKEN_MISSES: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("scene_qr_token_cache_total", "result" => "miss"));
 
 pub struct TokenCache {
     cache: Cache<(), AccessToken>,
@@ -59,8 +65,11 @@ impl TokenCache {
             .or_try_insert_with(client.fetch_token(false))
             .await
             .map_err(|e| (*e).clone())?;
-        let result = if entry.is_fresh() { "miss" } else { "hit" };
-        metrics::counter!("scene_qr_token_cache_total", "result" => result).increment(1);
+        if entry.is_fresh() {
+            TOKEN_MISSES.increment(1);
+        } else {
+            TOKEN_HITS.increment(1);
+        }
         Ok(entry.into_value())
     }
 
