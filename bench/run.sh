@@ -35,10 +35,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {  # URL
-  for _ in $(seq 1 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+wait_for() {  # URL PID: the process answers on URL (and is not some other process there)
+  for _ in $(seq 1 100); do
+    kill -0 "$2" 2>/dev/null || { echo "process $2 for $1 exited (port taken?)" >&2; exit 1; }
+    curl -fs "$1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
   echo "no answer from $1" >&2; exit 1
 }
+
+for port in $APP_PORT $EMU_PORT $REF_PORT; do
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "port $port is already in use: stop what listens there first" >&2; exit 1
+  fi
+done
 
 stop_all() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -50,14 +60,14 @@ stop_all() {
 start_pair() {
   ./target/release/examples/wechat_emulator 127.0.0.1:$EMU_PORT $APPID $SECRET "$1" 2>"$work/emulator-$2.log" &
   pids+=($!)
-  wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls"
+  wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls" $!
   SCENE_QR_LISTEN=127.0.0.1:$APP_PORT WECHAT_APPID=$APPID WECHAT_APPSECRET=$SECRET \
     WECHAT_API_BASE=http://127.0.0.1:$EMU_PORT WECHAT_MP_BASE=http://127.0.0.1:$EMU_PORT \
     SCENE_QR_NEW_CODES_PER_MINUTE=0 DATABASE_URL="sqlite://$work/$2.db" RUST_LOG=${RUST_LOG:-info} \
     ./target/release/scene-qr 2>"$work/scene-qr-$2.log" &
   app_pid=$!
   pids+=($app_pid)
-  wait_for "http://127.0.0.1:$APP_PORT/healthz"
+  wait_for "http://127.0.0.1:$APP_PORT/healthz" $app_pid
 }
 
 # load URL: wrk's requests/s, p50 and p99 (ms)
@@ -115,7 +125,7 @@ page_bytes=$(wc -c <"$work/page.html")
 api_bytes=$(wc -c <"$work/page.json")
 ./target/release/examples/reference_server 127.0.0.1:$REF_PORT "$page_bytes" &
 pids+=($!)
-wait_for "http://127.0.0.1:$REF_PORT/"
+wait_for "http://127.0.0.1:$REF_PORT/" $!
 read -r ref_rps ref_p50 ref_p99 < <(load "http://127.0.0.1:$REF_PORT/")
 stop_all
 

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     if let Some(Command::HashPassword { name }) = &settings.command {
         return hash_password(name);
     }
-    telemetry::init_logging(&settings.log_filter);
+    let _log = telemetry::init_logging(&settings.log_filter);
 
     let listener = match TcpListener::bind(settings.listen) {
         Ok(listener) => listener,

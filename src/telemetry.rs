@@ -4,13 +4,26 @@ use std::io::Write;
 
 use log::LevelFilter;
 
-/// Starts env_logger with `filter` (RUST_LOG syntax).
+/// Keeps the log writer running; dropping it writes out what is still queued.
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+/// Starts env_logger with `filter` (RUST_LOG syntax), writing to standard error.
+///
+/// Lines are handed to a writer thread that writes them in batches: one `write` per
+/// request line on the request's own thread cost a quarter of a cached page's time under
+/// load. Nothing is dropped (the queue applies back-pressure when full), and the returned
+/// guard writes the rest out at exit.
 ///
 /// The HTTP client crates are held at `info` whatever the filter says: at `trace` they may
 /// print a request head, and the query of a WeChat request carries the access token or
 /// the AppSecret, which must never reach a log.
-pub fn init_logging(filter: &str) {
+pub fn init_logging(filter: &str) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let _ = env_logger::Builder::new()
+        .target(env_logger::Target::Pipe(Box::new(writer)))
         .parse_filters(filter)
         .filter_module("awc", LevelFilter::Info)
         .filter_module("h2", LevelFilter::Info)
@@ -25,6 +38,7 @@ pub fn init_logging(filter: &str) {
             )
         })
         .try_init();
+    LogGuard(guard)
 }
 
 /// Prometheus metrics: one recorder per process, installed on first use, and the
