@@ -1,10 +1,10 @@
 //! Naming scenes: `POST /labels` from the forms on the code, home and statistics pages.
 
-use actix_web::http::header::{HOST, LOCATION, ORIGIN};
+use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::AppState;
 use super::stats::scene_path;
+use super::{AppState, refuse_cross_site_form};
 use crate::domain::MAX_SCENE_STR_CHARS;
 use crate::error::{AppError, PageError};
 use crate::store::labels::MAX_LABEL_CHARS;
@@ -19,11 +19,7 @@ pub async fn save(
 ) -> Result<HttpResponse, PageError> {
     let layout = state.layout;
     let fail = |error| PageError { error, layout };
-    if !same_origin(&req) {
-        return Err(fail(AppError::Forbidden(
-            "forms are accepted from scene-qr's own pages only",
-        )));
-    }
+    refuse_cross_site_form(&req).map_err(fail)?;
     let mut scene = String::new();
     let mut label = String::new();
     let mut back = String::new();
@@ -63,23 +59,4 @@ pub async fn save(
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .finish())
-}
-
-/// A browser names the page a form came from in `Origin`; refuse forms posted from other
-/// sites (cross-site request forgery). Clients that send no `Origin` are not browsers
-/// submitting a cross-site form.
-pub fn same_origin(req: &HttpRequest) -> bool {
-    let Some(origin) = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or_default();
-    !host.is_empty() && origin_host == host
 }

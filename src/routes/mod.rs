@@ -10,11 +10,13 @@ mod qrcode;
 mod sandbox;
 pub mod stats;
 
-use actix_web::web;
+use actix_web::http::header::{HOST, ORIGIN};
+use actix_web::{HttpRequest, web};
 use time::UtcOffset;
 
 use crate::codes::CodeService;
 use crate::domain::Lifetime;
+use crate::error::AppError;
 use crate::pages::Layout;
 use crate::store::Store;
 
@@ -31,6 +33,31 @@ pub struct AppState {
     pub layout: Layout,
     /// SCENE_QR_PERMANENT, resolved.
     pub permanent_allowed: bool,
+}
+
+/// Forms are accepted from scene-qr's own pages only. A browser names the page a form came
+/// from in `Origin`, so a form posted from another site (cross-site request forgery) is
+/// refused; clients that send no `Origin` are not browsers submitting a cross-site form.
+fn refuse_cross_site_form(req: &HttpRequest) -> Result<(), AppError> {
+    let Some(origin) = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or_default();
+    if !host.is_empty() && origin_host == host {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "forms are accepted from scene-qr's own pages only",
+        ))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {

@@ -164,13 +164,7 @@ pub async fn png(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
-        .await
-        .map_err(page_error(&state))?;
-    let bytes = render::png(&ticket.url)
-        .map_err(|e| AppError::Internal(e.to_string()))
-        .map_err(page_error(&state))?;
-    Ok(image_response("image/png", &code, "png", bytes))
+    image(&req, &state, &client, ImageFormat::Png).await
 }
 
 pub async fn svg(
@@ -178,20 +172,44 @@ pub async fn svg(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
+    image(&req, &state, &client, ImageFormat::Svg).await
+}
+
+#[derive(Clone, Copy)]
+enum ImageFormat {
+    Png,
+    Svg,
+}
+
+/// The code rendered locally from its `url`, for download.
+async fn image(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &WechatClient,
+    format: ImageFormat,
+) -> Result<HttpResponse, PageError> {
+    let (code, ticket) = lookup(req, state, client)
         .await
-        .map_err(page_error(&state))?;
-    let text = render::svg(&ticket.url)
+        .map_err(page_error(state))?;
+    let rendered = match format {
+        ImageFormat::Png => {
+            render::png(&ticket.url).map(|png| ("image/png", "png", Bytes::from(png)))
+        }
+        ImageFormat::Svg => {
+            render::svg(&ticket.url).map(|svg| ("image/svg+xml", "svg", Bytes::from(svg)))
+        }
+    };
+    let (content_type, extension, body) = rendered
         .map_err(|e| AppError::Internal(e.to_string()))
-        .map_err(page_error(&state))?;
-    Ok(image_response("image/svg+xml", &code, "svg", text))
+        .map_err(page_error(state))?;
+    Ok(image_response(content_type, &code, extension, body))
 }
 
 fn image_response(
     content_type: &str,
     code: &CodeRequest,
     extension: &str,
-    body: impl actix_web::body::MessageBody + 'static,
+    body: Bytes,
 ) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, content_type))

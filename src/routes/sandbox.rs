@@ -6,9 +6,8 @@ use std::sync::Arc;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::AppState;
-use super::labels::same_origin;
 use super::stats::scene_path;
+use super::{AppState, refuse_cross_site_form};
 use crate::emulator::{Emulator, Follower};
 use crate::error::{AppError, PageError};
 
@@ -21,11 +20,7 @@ pub async fn scan(
 ) -> Result<HttpResponse, PageError> {
     let layout = state.layout;
     let fail = |error| PageError { error, layout };
-    if !same_origin(&req) {
-        return Err(fail(AppError::Forbidden(
-            "forms are accepted from scene-qr's own pages only",
-        )));
-    }
+    refuse_cross_site_form(&req).map_err(fail)?;
     let mut scene = String::new();
     let mut ticket = None;
     let mut follower = None;

@@ -200,22 +200,7 @@ impl TestApp {
     /// POST `body` to `path_and_query` on scene-qr.
     pub async fn post(&self, path_and_query: &str, body: Vec<u8>) -> Response {
         let url = format!("{}{path_and_query}", self.address);
-        let mut response = self
-            .client
-            .post(&url)
-            .send_body(body)
-            .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        let body = response
-            .body()
-            .limit(1024 * 1024)
-            .await
-            .expect("response body");
-        Response {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: body.to_vec(),
-        }
+        read(&url, self.client.post(&url).send_body(body)).await
     }
 
     /// POST a form, as a browser on scene-qr's own page would.
@@ -239,26 +224,34 @@ impl TestApp {
 
     /// GET an absolute URL (on loopback: scene-qr or the emulator).
     pub async fn get_url(&self, url: &str) -> Response {
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "tests stay on loopback: {url}"
-        );
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let body = response
-            .body()
-            .limit(16 * 1024 * 1024)
-            .await
-            .expect("response body");
-        Response {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: body.to_vec(),
-        }
+        read(url, self.client.get(url).send()).await
+    }
+}
+
+/// Reads a whole answer; a request to anything but loopback is a bug in the test.
+async fn read<S>(
+    url: &str,
+    send: impl std::future::Future<
+        Output = Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+    >,
+) -> Response
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "tests stay on loopback: {url}"
+    );
+    let mut response = send.await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let body = response
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .expect("response body");
+    Response {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: body.to_vec(),
     }
 }
 
