@@ -200,7 +200,7 @@ impl CodeService {
     }
 
     /// Number of tickets held in the cache.
-    pub fn cached_tickets(&self) -> u64 {
-        self.tickets.count()
+    pub async fn cached_tickets(&self) -> u64 {
+        self.tickets.count().await
     }
 }

@@ -12,6 +12,6 @@ pub mod signature;
 mod tickets;
 mod token;
 
-pub use client::{AccessToken, CreatedCode, Endpoint, UpstreamConfig, UpstreamError, WechatClient};
+pub use client::{Endpoint, UpstreamConfig, UpstreamError, WechatClient};
 pub use tickets::{Ticket, TicketCache, create as create_ticket};
 pub use token::TokenCache;

@@ -124,8 +124,10 @@ impl TicketCache {
         }
     }
 
-    /// Number of tickets held (approximate: moka counts lazily).
-    pub fn count(&self) -> u64 {
+    /// Number of tickets held. moka counts lazily, so its pending bookkeeping is done first.
+    pub async fn count(&self) -> u64 {
+        self.temporary.run_pending_tasks().await;
+        self.permanent.run_pending_tasks().await;
         self.temporary.entry_count() + self.permanent.entry_count()
     }
 }
