@@ -3,9 +3,11 @@
 //! client's allowance of new codes.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -23,87 +25,89 @@ pub enum CodeError {
     RateLimited { retry_after: Duration },
 }
 
-/// What the answers for a code are rendered as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    Page,
-    Json,
-}
-
-/// An answer rendered from one ticket, under one label generation.
-struct Rendered {
-    ticket: String,
-    generation: u64,
-    body: Bytes,
-}
-
-/// Memory for rendered answers: pages of hot codes stay, cold ones are evicted first.
+/// Bytes of rendered answers kept in the whole process: pages of hot codes are served
+/// as stored bytes, but 100,000 cached tickets must not also mean 100,000 stored pages.
 const RENDERED_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+static RENDERED_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// Rendered pages and JSON of recently asked-for codes, so that a cached code is served as
-/// stored bytes, without rendering a template or JSON again. Bounded by bytes, so that
-/// 100,000 cached tickets do not also mean 100,000 stored pages.
-pub struct RenderedAnswers {
-    pages: moka::sync::Cache<CodeRequest, Arc<Rendered>>,
-    json: moka::sync::Cache<CodeRequest, Arc<Rendered>>,
+/// A cached code: its ticket, and the answers rendered from it, so that a cached code is
+/// served without rendering a template or JSON again, in one cache look-up.
+pub struct CodeEntry {
+    pub ticket: Ticket,
+    /// The page, with the label generation it was rendered under: a label change anywhere
+    /// renders pages again (labels change rarely, pages are read constantly).
+    page: ArcSwapOption<(u64, Bytes)>,
+    json: ArcSwapOption<Bytes>,
+    /// Bytes this entry holds against the budget, given back when it is dropped.
+    held: AtomicU64,
 }
 
-fn rendered_cache() -> moka::sync::Cache<CodeRequest, Arc<Rendered>> {
-    moka::sync::Cache::builder()
-        .max_capacity(RENDERED_BUDGET_BYTES / 2)
-        .weigher(|_, rendered: &Arc<Rendered>| {
-            u32::try_from(rendered.body.len() + rendered.ticket.len() + 128).unwrap_or(u32::MAX)
-        })
-        .build()
+impl AsRef<Ticket> for CodeEntry {
+    fn as_ref(&self) -> &Ticket {
+        &self.ticket
+    }
 }
 
-impl Default for RenderedAnswers {
-    fn default() -> Self {
+impl Drop for CodeEntry {
+    fn drop(&mut self) {
+        RENDERED_BYTES.fetch_sub(*self.held.get_mut(), Ordering::Relaxed);
+    }
+}
+
+impl CodeEntry {
+    fn new(ticket: Ticket) -> Self {
         Self {
-            pages: rendered_cache(),
-            json: rendered_cache(),
-        }
-    }
-}
-
-impl RenderedAnswers {
-    fn cache(&self, format: Format) -> &moka::sync::Cache<CodeRequest, Arc<Rendered>> {
-        match format {
-            Format::Page => &self.pages,
-            Format::Json => &self.json,
+            ticket,
+            page: ArcSwapOption::empty(),
+            json: ArcSwapOption::empty(),
+            held: AtomicU64::new(0),
         }
     }
 
-    /// The stored answer, if it was rendered from this ticket under this label generation
-    /// (a label change anywhere renders pages again: labels change rarely, pages are read
-    /// constantly).
-    pub fn get(
-        &self,
-        code: &CodeRequest,
-        format: Format,
-        ticket: &Ticket,
-        generation: u64,
-    ) -> Option<Bytes> {
-        self.cache(format)
-            .get(code)
-            .filter(|r| r.generation == generation && r.ticket == ticket.ticket)
-            .map(|r| r.body.clone())
+    /// The page, if it was rendered under label generation `generation`.
+    pub fn page(&self, generation: u64) -> Option<Bytes> {
+        let page = self.page.load();
+        page.as_ref()
+            .filter(|page| page.0 == generation)
+            .map(|page| page.1.clone())
     }
 
-    pub fn keep(
-        &self,
-        code: &CodeRequest,
-        format: Format,
-        ticket: &Ticket,
-        generation: u64,
-        body: Bytes,
-    ) {
-        let rendered = Rendered {
-            ticket: ticket.ticket.clone(),
-            generation,
-            body,
-        };
-        self.cache(format).insert(code.clone(), Arc::new(rendered));
+    pub fn json(&self) -> Option<Bytes> {
+        self.json.load().as_deref().cloned()
+    }
+
+    /// Keeps a rendered page, if the budget has room.
+    pub fn keep_page(&self, generation: u64, body: &Bytes) {
+        if self.reserve(body.len())
+            && let Some(old) = self.page.swap(Some(Arc::new((generation, body.clone()))))
+        {
+            self.release(old.1.len());
+        }
+    }
+
+    /// Keeps the rendered JSON, if the budget has room.
+    pub fn keep_json(&self, body: &Bytes) {
+        if self.reserve(body.len())
+            && let Some(old) = self.json.swap(Some(Arc::new(body.clone())))
+        {
+            self.release(old.len());
+        }
+    }
+
+    fn reserve(&self, bytes: usize) -> bool {
+        let bytes = bytes as u64;
+        let before = RENDERED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > RENDERED_BUDGET_BYTES {
+            RENDERED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        self.held.fetch_add(bytes, Ordering::Relaxed);
+        true
+    }
+
+    fn release(&self, bytes: usize) {
+        RENDERED_BYTES.fetch_sub(bytes as u64, Ordering::Relaxed);
+        self.held.fetch_sub(bytes as u64, Ordering::Relaxed);
     }
 }
 
@@ -117,8 +121,7 @@ static TICKET_MISSES: LazyLock<metrics::Counter> =
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
-    tickets: TicketCache,
-    pub rendered: RenderedAnswers,
+    tickets: TicketCache<CodeEntry>,
     store: Store,
     writer: StoreWriter,
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
@@ -131,7 +134,6 @@ impl CodeService {
         Self {
             tokens: TokenCache::new(),
             tickets: TicketCache::new(),
-            rendered: RenderedAnswers::default(),
             store,
             writer,
             new_codes: NonZeroU32::new(new_codes_per_minute)
@@ -147,7 +149,7 @@ impl CodeService {
         wechat: &WechatClient,
         code: &CodeRequest,
         client: impl FnOnce() -> String,
-    ) -> Result<Arc<Ticket>, CodeError> {
+    ) -> Result<Arc<CodeEntry>, CodeError> {
         if let Some(ticket) = self.tickets.get(code).await {
             TICKET_HITS.increment(1);
             return Ok(ticket);
@@ -170,7 +172,7 @@ impl CodeService {
                 // one for a scene would waste one of the account's 100,000 for good.
                 if code.kind == Kind::Permanent {
                     match self.store.permanent_code(code).await {
-                        Ok(Some(ticket)) => return Ok(Arc::new(ticket)),
+                        Ok(Some(ticket)) => return Ok(Arc::new(CodeEntry::new(ticket))),
                         Ok(None) => {}
                         Err(e) => log::warn!("looking up earlier codes failed: {e}"),
                     }
@@ -182,7 +184,7 @@ impl CodeService {
                         code.scene
                     );
                 }
-                Ok(Arc::new(ticket))
+                Ok(Arc::new(CodeEntry::new(ticket)))
             })
             .await?;
         Ok(ticket)
@@ -194,7 +196,9 @@ impl CodeService {
         let live = self.store.live_codes(default_lifetime).await?;
         let count = live.len();
         for (code, ticket) in live {
-            self.tickets.insert(code, Arc::new(ticket)).await;
+            self.tickets
+                .insert(code, Arc::new(CodeEntry::new(ticket)))
+                .await;
         }
         Ok(count)
     }

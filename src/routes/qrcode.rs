@@ -15,7 +15,7 @@ use time::macros::format_description;
 use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
-use crate::codes::Format;
+use crate::codes::CodeEntry;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, html, human_duration};
@@ -28,7 +28,7 @@ async fn lookup(
     req: &HttpRequest,
     state: &AppState,
     client: &WechatClient,
-) -> Result<(CodeRequest, Arc<Ticket>), AppError> {
+) -> Result<(CodeRequest, Arc<CodeEntry>), AppError> {
     let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
     if code.kind == Kind::Permanent && !state.permanent_allowed {
         return Err(AppError::PermanentDenied);
@@ -58,19 +58,18 @@ pub async fn page(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(&req, &state, &client)
+    let (code, entry) = lookup(&req, &state, &client)
         .await
         .map_err(page_error(&state))?;
     // Read before the label: a label saved meanwhile makes the next request render again.
     let generation = state.store.label_generation();
-    let rendered = &state.codes.rendered;
-    if let Some(body) = rendered.get(&code, Format::Page, &ticket, generation) {
+    if let Some(body) = entry.page(generation) {
         return Ok(html(StatusCode::OK, body));
     }
-    let body = render_page(&state, &code, &ticket)
+    let body = render_page(&state, &code, &entry.ticket)
         .await
         .map_err(page_error(&state))?;
-    rendered.keep(&code, Format::Page, &ticket, generation, body.clone());
+    entry.keep_page(generation, &body);
     Ok(html(StatusCode::OK, body))
 }
 
@@ -129,12 +128,11 @@ pub async fn json(
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, ticket) = lookup(&req, &state, &client).await?;
-    let rendered = &state.codes.rendered;
-    // JSON does not show labels: generation 0 always.
-    if let Some(body) = rendered.get(&code, Format::Json, &ticket, 0) {
+    let (code, entry) = lookup(&req, &state, &client).await?;
+    if let Some(body) = entry.json() {
         return Ok(json_response(body));
     }
+    let ticket = &entry.ticket;
     let body = {
         let json = CodeJson {
             scene: &code.scene,
@@ -149,7 +147,7 @@ pub async fn json(
         // Serializing strings and numbers cannot fail.
         Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
     };
-    rendered.keep(&code, Format::Json, &ticket, 0, body.clone());
+    entry.keep_json(&body);
     Ok(json_response(body))
 }
 
@@ -188,16 +186,13 @@ async fn image(
     client: &WechatClient,
     format: ImageFormat,
 ) -> Result<HttpResponse, PageError> {
-    let (code, ticket) = lookup(req, state, client)
+    let (code, entry) = lookup(req, state, client)
         .await
         .map_err(page_error(state))?;
+    let url = &entry.ticket.url;
     let rendered = match format {
-        ImageFormat::Png => {
-            render::png(&ticket.url).map(|png| ("image/png", "png", Bytes::from(png)))
-        }
-        ImageFormat::Svg => {
-            render::svg(&ticket.url).map(|svg| ("image/svg+xml", "svg", Bytes::from(svg)))
-        }
+        ImageFormat::Png => render::png(url).map(|png| ("image/png", "png", Bytes::from(png))),
+        ImageFormat::Svg => render::svg(url).map(|svg| ("image/svg+xml", "svg", Bytes::from(svg))),
     };
     let (content_type, extension, body) = rendered
         .map_err(|e| AppError::Internal(e.to_string()))

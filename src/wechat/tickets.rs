@@ -55,32 +55,35 @@ impl Ticket {
     }
 }
 
-struct TicketExpiry;
-
-impl Expiry<CodeRequest, Arc<Ticket>> for TicketExpiry {
-    fn expire_after_create(
-        &self,
-        _: &CodeRequest,
-        ticket: &Arc<Ticket>,
-        _: Instant,
-    ) -> Option<Duration> {
-        ticket.servable_for(OffsetDateTime::now_utc())
+impl AsRef<Ticket> for Ticket {
+    fn as_ref(&self) -> &Ticket {
+        self
     }
 }
 
-pub struct TicketCache {
-    temporary: Cache<CodeRequest, Arc<Ticket>>,
-    /// Separate so that a flood of temporary codes can never evict a permanent one.
-    permanent: Cache<CodeRequest, Arc<Ticket>>,
+struct TicketExpiry;
+
+impl<V: AsRef<Ticket>> Expiry<CodeRequest, Arc<V>> for TicketExpiry {
+    fn expire_after_create(&self, _: &CodeRequest, value: &Arc<V>, _: Instant) -> Option<Duration> {
+        (**value).as_ref().servable_for(OffsetDateTime::now_utc())
+    }
 }
 
-impl Default for TicketCache {
+/// Tickets by code. `V` is the ticket, or anything that carries one (the service keeps
+/// rendered answers beside it, so that a cached code costs one look-up).
+pub struct TicketCache<V = Ticket> {
+    temporary: Cache<CodeRequest, Arc<V>>,
+    /// Separate so that a flood of temporary codes can never evict a permanent one.
+    permanent: Cache<CodeRequest, Arc<V>>,
+}
+
+impl<V: AsRef<Ticket> + Send + Sync + 'static> Default for TicketCache<V> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TicketCache {
+impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
     pub fn new() -> Self {
         Self {
             temporary: Cache::builder()
@@ -96,8 +99,8 @@ impl TicketCache {
     pub async fn get_with(
         &self,
         code: &CodeRequest,
-        init: impl Future<Output = Result<Arc<Ticket>, UpstreamError>>,
-    ) -> Result<Arc<Ticket>, UpstreamError> {
+        init: impl Future<Output = Result<Arc<V>, UpstreamError>>,
+    ) -> Result<Arc<V>, UpstreamError> {
         let cache = match code.kind {
             Kind::Temporary(_) => &self.temporary,
             Kind::Permanent => &self.permanent,
@@ -109,7 +112,7 @@ impl TicketCache {
     }
 
     /// The cached ticket for `code`, if there is one still servable.
-    pub async fn get(&self, code: &CodeRequest) -> Option<Arc<Ticket>> {
+    pub async fn get(&self, code: &CodeRequest) -> Option<Arc<V>> {
         match code.kind {
             Kind::Temporary(_) => self.temporary.get(code).await,
             Kind::Permanent => self.permanent.get(code).await,
@@ -117,7 +120,7 @@ impl TicketCache {
     }
 
     /// Puts a ticket known from elsewhere (the database) in the cache.
-    pub async fn insert(&self, code: CodeRequest, ticket: Arc<Ticket>) {
+    pub async fn insert(&self, code: CodeRequest, ticket: Arc<V>) {
         match code.kind {
             Kind::Temporary(_) => self.temporary.insert(code, ticket).await,
             Kind::Permanent => self.permanent.insert(code, ticket).await,

@@ -409,6 +409,9 @@ async fn metrics_are_prometheus_text_and_their_counters_move() {
         after.contains("# TYPE scene_qr_token_refreshes_total counter")
             || !after.contains("scene_qr_token_refreshes_total{")
     );
-    assert!(sample(&after, "scene_qr_cached_tickets", &[]) >= 2.0, "the gauge counts cached codes");
+    assert!(
+        sample(&after, "scene_qr_cached_tickets", &[]) >= 2.0,
+        "the gauge counts cached codes"
+    );
     assert!(!after.contains(&app.secret));
 }
