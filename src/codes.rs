@@ -27,7 +27,7 @@ pub enum CodeError {
 
 /// Bytes of rendered answers kept in the whole process: pages of hot codes are served
 /// as stored bytes, but 100,000 cached tickets must not also mean 100,000 stored pages.
-const RENDERED_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+const RENDERED_BUDGET_BYTES: u64 = 16 * 1024 * 1024;
 static RENDERED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// A cached code: its ticket, and the answers rendered from it, so that a cached code is
