@@ -5,10 +5,12 @@
 //! - [`settings`]: flags and environment variables, checked at start-up; live or sandbox mode.
 //! - [`startup`]: builds the actix-web app on a given listener; in sandbox mode starts the
 //!   [`emulator`] and points the app at it.
-//! - [`routes`]: the HTTP handlers, one module per feature (home, code pages, assets, health).
+//! - [`routes`]: the HTTP handlers, one module per feature (home, code pages, callback,
+//!   statistics, labels, sandbox, metrics, assets, health).
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
 //!   built valid, so nothing past the routes re-checks it.
-//! - [`codes`]: the ticket for a code, cheapest source first: memory, database, WeChat.
+//! - [`codes`]: the ticket for a code, cheapest source first: memory (with its rendered
+//!   answers), the database for permanent codes, then WeChat, within each client's allowance.
 //! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
 //!   single-flight misses and one retry on a rejected token; the push protocol
 //!   (signatures, safe-mode AES, event XML).
