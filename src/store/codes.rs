@@ -89,8 +89,11 @@ impl Store {
     ) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let rows = sqlx::query(
+            // Later rows win when a code was created more than once: the temporary one that
+            // lives longest, and the first permanent one (as `permanent_code` finds it).
             "SELECT scene, scene_type, kind, expire_seconds, ticket, url, created_at, expires_at
-             FROM codes WHERE kind = 'permanent' OR expires_at > ?",
+             FROM codes WHERE kind = 'permanent' OR expires_at > ?
+             ORDER BY expires_at ASC, id DESC",
         )
         .bind(now)
         .fetch_all(&self.reader)
