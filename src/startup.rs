@@ -43,10 +43,10 @@ pub struct Application {
 }
 
 /// The embedded emulator of sandbox mode, running beside the service.
-pub struct Sandbox {
+struct Sandbox {
     server: Server,
-    pub emulator: Arc<Emulator>,
-    pub base_url: String,
+    emulator: Arc<Emulator>,
+    base_url: String,
 }
 
 impl Application {
@@ -168,11 +168,6 @@ impl Application {
 
     pub fn address(&self) -> SocketAddr {
         self.address
-    }
-
-    /// The embedded emulator, in sandbox mode.
-    pub fn sandbox(&self) -> Option<&Sandbox> {
-        self.sandbox.as_ref()
     }
 
     /// Serves until SIGTERM or SIGINT (or the handle) stops the server, then finishes: no new

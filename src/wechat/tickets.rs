@@ -55,12 +55,6 @@ impl Ticket {
     }
 }
 
-impl AsRef<Ticket> for Ticket {
-    fn as_ref(&self) -> &Ticket {
-        self
-    }
-}
-
 struct TicketExpiry;
 
 impl<V: AsRef<Ticket>> Expiry<CodeRequest, Arc<V>> for TicketExpiry {
@@ -71,7 +65,7 @@ impl<V: AsRef<Ticket>> Expiry<CodeRequest, Arc<V>> for TicketExpiry {
 
 /// Tickets by code. `V` is the ticket, or anything that carries one (the service keeps
 /// rendered answers beside it, so that a cached code costs one look-up).
-pub struct TicketCache<V = Ticket> {
+pub struct TicketCache<V> {
     temporary: Cache<CodeRequest, Arc<V>>,
     /// Separate so that a flood of temporary codes can never evict a permanent one.
     permanent: Cache<CodeRequest, Arc<V>>,

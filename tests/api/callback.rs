@@ -7,7 +7,7 @@ use scene_qr::wechat::push::to_xml;
 use scene_qr::wechat::signature::sign;
 use serde_json::Value;
 
-use crate::helpers::{PUSH_TOKEN, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{PUSH_TOKEN, TestApp, event_xml, spawn_app, spawn_app_with};
 
 const SAMPLE_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
@@ -17,18 +17,7 @@ async fn totals(app: &TestApp) -> Value {
     stats.json()["totals"].clone()
 }
 
-/// Events are pushed with CreateTime in 2000 so the range above holds them all.
-fn event(openid: &str, at: i64, event: &str, key: &str) -> String {
-    to_xml(&[
-        ("ToUserName", "gh_45072270791c"),
-        ("FromUserName", openid),
-        ("CreateTime", &at.to_string()),
-        ("MsgType", "event"),
-        ("Event", event),
-        ("EventKey", key),
-    ])
-}
-
+/// Events are pushed with CreateTime in 2000 so the range the tests ask for holds them all.
 const Y2000: i64 = 946_684_800 + 86_400;
 
 #[actix_web::test]
@@ -57,7 +46,7 @@ async fn a_plaintext_follow_from_a_code_is_stored_and_acknowledged() {
     let app = spawn_app().await;
 
     let response = app
-        .push(&event(
+        .push(&event_xml(
             "o7Lp5t6n59DeX3U0C7Kric9qEx-Q",
             Y2000,
             "subscribe",
@@ -94,7 +83,7 @@ async fn each_event_type_is_counted_as_what_it_is() {
     .enumerate()
     {
         let response = app
-            .push(&event(&format!("o{i}"), Y2000 + i as i64, name, key))
+            .push(&event_xml(&format!("o{i}"), Y2000 + i as i64, name, key))
             .await;
         assert_eq!(response.status, 200, "{name} {key}");
     }
@@ -128,7 +117,7 @@ async fn other_messages_are_acknowledged_and_not_stored() {
 #[actix_web::test]
 async fn a_retried_push_is_stored_once() {
     let app = spawn_app().await;
-    let push = event("o1", Y2000, "SCAN", "shop-12");
+    let push = event_xml("o1", Y2000, "SCAN", "shop-12");
 
     for _ in 0..3 {
         assert_eq!(app.push(&push).await.text(), "success");
@@ -142,7 +131,7 @@ async fn a_thousand_concurrent_pushes_are_all_stored() {
     let app = spawn_app().await;
     let pushes: Vec<String> = (0..1000)
         .map(|i| {
-            event(
+            event_xml(
                 &format!("user{i}"),
                 Y2000 + i,
                 "SCAN",
@@ -168,7 +157,7 @@ async fn a_push_with_a_wrong_signature_is_refused_and_not_stored() {
     let app = spawn_app().await;
     let mut target = app.push_target();
     target.token = "notourtoken".into();
-    let push = sign_push(&target, &event("o1", Y2000, "SCAN", "1"), "1", "n");
+    let push = sign_push(&target, &event_xml("o1", Y2000, "SCAN", "1"), "1", "n");
 
     let response = app
         .post(
@@ -179,7 +168,7 @@ async fn a_push_with_a_wrong_signature_is_refused_and_not_stored() {
     let unsigned = app
         .post(
             "/wechat/callback",
-            event("o1", Y2000, "SCAN", "1").into_bytes(),
+            event_xml("o1", Y2000, "SCAN", "1").into_bytes(),
         )
         .await;
 
@@ -197,7 +186,7 @@ async fn a_safe_mode_push_is_decrypted_and_stored() {
     let app = spawn_app_with(safe_mode_app_settings).await;
 
     let response = app
-        .push(&event("o1", Y2000, "subscribe", "qrscene_shop-12"))
+        .push(&event_xml("o1", Y2000, "subscribe", "qrscene_shop-12"))
         .await;
 
     assert_eq!(response.status, 200, "{}", response.text());
@@ -209,7 +198,7 @@ async fn a_compatible_mode_push_is_read_from_its_encrypted_part() {
     let app = spawn_app_with(safe_mode_app_settings).await;
     let target = app.push_target();
     let key = target.aes_key.clone().unwrap();
-    let inner = event("o1", Y2000, "SCAN", "encrypted-scene");
+    let inner = event_xml("o1", Y2000, "SCAN", "encrypted-scene");
     let encrypted = key.encrypt(&inner, &target.appid, [7; 16]);
     // The plain fields say one thing, the signed encrypted part another: the latter counts.
     let body = to_xml(&[
@@ -242,7 +231,7 @@ async fn a_compatible_mode_push_is_read_from_its_encrypted_part() {
 #[actix_web::test]
 async fn a_safe_mode_push_for_another_appid_or_with_a_wrong_msg_signature_is_refused() {
     let app = spawn_app_with(safe_mode_app_settings).await;
-    let xml = event("o1", Y2000, "SCAN", "1");
+    let xml = event_xml("o1", Y2000, "SCAN", "1");
     let other_app = PushTarget {
         appid: "wx9999999999999999".into(),
         ..app.push_target()
@@ -312,7 +301,7 @@ async fn without_a_token_in_live_mode_the_callback_is_off() {
     let get = app
         .get("/wechat/callback?signature=a&timestamp=1&nonce=n&echostr=x")
         .await;
-    let post = app.push(&event("o1", Y2000, "SCAN", "1")).await;
+    let post = app.push(&event_xml("o1", Y2000, "SCAN", "1")).await;
 
     assert_eq!(get.status, 404);
     assert_eq!(post.status, 404);
@@ -338,7 +327,7 @@ async fn the_emulators_scan_of_a_new_follower_is_a_follow_from_the_scene() {
 async fn events_survive_a_restart() {
     let app = spawn_app().await;
     for i in 0..5 {
-        app.push(&event(&format!("o{i}"), Y2000 + i, "SCAN", "kept"))
+        app.push(&event_xml(&format!("o{i}"), Y2000 + i, "SCAN", "kept"))
             .await;
     }
     app.post_form("/labels", &[("scene", "kept"), ("label", "Kept poster")])

@@ -84,6 +84,18 @@ fn rand_suffix() -> String {
     format!("{nanos:09}x{}", std::process::id())
 }
 
+/// The XML of a follow, unfollow or scan push, as WeChat writes it.
+pub fn event_xml(openid: &str, at: i64, event: &str, key: &str) -> String {
+    scene_qr::wechat::push::to_xml(&[
+        ("ToUserName", "gh_45072270791c"),
+        ("FromUserName", openid),
+        ("CreateTime", &at.to_string()),
+        ("MsgType", "event"),
+        ("Event", event),
+        ("EventKey", key),
+    ])
+}
+
 /// The Token test apps verify pushes with.
 pub const PUSH_TOKEN: &str = "testtoken123";
 

@@ -1,34 +1,23 @@
 //! Statistics, labels, the inventory of codes, and the sandbox's simulated scans.
 
 use scene_qr::emulator::Api;
-use scene_qr::wechat::push::to_xml;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, event_xml, spawn_app, spawn_app_with};
 
 /// 2000-01-01T00:00:00Z and the days after it.
 const DAY0: i64 = 946_684_800;
 const DAY: i64 = 86_400;
 
-fn event(openid: &str, at: i64, event: &str, key: &str) -> String {
-    to_xml(&[
-        ("FromUserName", openid),
-        ("CreateTime", &at.to_string()),
-        ("MsgType", "event"),
-        ("Event", event),
-        ("EventKey", key),
-    ])
-}
-
 /// Scene "poster": two new followers, one of whom scans again the next day.
 /// Scene "42": one existing follower, on day 3. Plus noise outside any scene.
 async fn push_sample(app: &TestApp) {
     for xml in [
-        event("alice", DAY0 + 100, "subscribe", "qrscene_poster"),
-        event("bob", DAY0 + 200, "subscribe", "qrscene_poster"),
-        event("alice", DAY0 + DAY + 300, "SCAN", "poster"),
-        event("carol", DAY0 + 3 * DAY + 400, "SCAN", "42"),
-        event("dave", DAY0 + 500, "subscribe", ""),
-        event("bob", DAY0 + 2 * DAY, "unsubscribe", ""),
+        event_xml("alice", DAY0 + 100, "subscribe", "qrscene_poster"),
+        event_xml("bob", DAY0 + 200, "subscribe", "qrscene_poster"),
+        event_xml("alice", DAY0 + DAY + 300, "SCAN", "poster"),
+        event_xml("carol", DAY0 + 3 * DAY + 400, "SCAN", "42"),
+        event_xml("dave", DAY0 + 500, "subscribe", ""),
+        event_xml("bob", DAY0 + 2 * DAY, "unsubscribe", ""),
     ] {
         assert_eq!(app.push(&xml).await.text(), "success");
     }
@@ -110,7 +99,7 @@ async fn a_date_range_counts_only_its_days() {
 async fn days_follow_the_configured_utc_offset() {
     let app = spawn_app_with(|s| s.utc_offset = time::UtcOffset::from_hms(8, 0, 0).unwrap()).await;
     // 20:00 UTC on 1 January is 04:00 on 2 January in Beijing.
-    app.push(&event("u", DAY0 + 20 * 3600, "SCAN", "late"))
+    app.push(&event_xml("u", DAY0 + 20 * 3600, "SCAN", "late"))
         .await;
 
     let stats = app
