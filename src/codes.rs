@@ -155,6 +155,18 @@ impl CodeService {
             return Ok(ticket);
         }
         TICKET_MISSES.increment(1);
+        // Boxed: the miss path holds the WeChat call's future, about 15 KB, which would
+        // otherwise be part of every request's future, allocated and copied on every hit.
+        Box::pin(self.fetch(wechat, code, client)).await
+    }
+
+    /// The miss path of [`Self::ticket`].
+    async fn fetch(
+        &self,
+        wechat: &WechatClient,
+        code: &CodeRequest,
+        client: impl FnOnce() -> String,
+    ) -> Result<Arc<CodeEntry>, CodeError> {
         // Only new codes count against the allowance: a cached code costs WeChat nothing.
         if let Some(limiter) = &self.new_codes
             && let Err(not_until) = limiter.check_key(&client())

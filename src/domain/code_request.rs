@@ -149,7 +149,8 @@ impl CodeRequest {
                     });
                 }
             };
-            if slot.replace(value.into_owned()).is_some() {
+            // Kept borrowed from the query where nothing was percent-decoded.
+            if slot.replace(value).is_some() {
                 return Err(InvalidRequest::Repeated {
                     name: name.into_owned(),
                 });

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
 use bytes::Bytes;
@@ -66,7 +66,8 @@ pub async fn page(
     if let Some(body) = entry.page(generation) {
         return Ok(html(StatusCode::OK, body));
     }
-    let body = render_page(&state, &code, &entry.ticket)
+    // Boxed, as the miss path: the label look-up's future is large and rarely needed.
+    let body = Box::pin(render_page(&state, &code, &entry.ticket))
         .await
         .map_err(page_error(&state))?;
     entry.keep_page(generation, &body);
@@ -153,7 +154,7 @@ pub async fn json(
 
 fn json_response(body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
         .body(body)
 }
 
