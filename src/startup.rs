@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{self, Access};
@@ -19,7 +19,7 @@ use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
 use crate::settings::{AuthMode, ConfigError, Mode, Secret, Settings};
 use crate::store::{Store, StoreError, StoreWriter, WriterTask};
-use crate::telemetry::metrics_export;
+use crate::telemetry::{self, ObserveRequests};
 use crate::wechat::crypto::AesKey;
 use crate::wechat::{UpstreamConfig, WechatClient};
 
@@ -92,6 +92,7 @@ impl Application {
         };
 
         let access = web::Data::new(access_control(settings)?);
+        let auth_on = access.is_on();
         if !access.is_on() && !address.ip().is_loopback() {
             log::warn!(
                 "listening on {address} with SCENE_QR_AUTH=none: anyone who can reach it can create \
@@ -100,7 +101,7 @@ impl Application {
         }
         let policy = content_security_policy(settings, &mp_base);
         // Installed before the first request, so that /metrics is complete from the start.
-        let _ = metrics_export::handle();
+        let _ = telemetry::metrics_handle();
         let store = Store::open(&settings.database_url).await?;
         let (writer, writer_task) = StoreWriter::start(&store);
         let callback = web::Data::new(Callback {
@@ -128,11 +129,13 @@ impl Application {
             // The last `wrap` is the outermost: the log sees every answer, security
             // headers reach the refusals of access control too.
             let mut app = App::new()
-                .wrap(from_fn(auth::require_staff))
+                // Left out when access is open: a middleware made with `from_fn` costs two
+                // boxed futures on every request.
+                .wrap(Condition::new(auth_on, from_fn(auth::require_staff)))
                 .wrap(security_headers(&policy))
                 // One log line per request (the path only, never the query string) and
                 // its metrics.
-                .wrap(from_fn(metrics_export::observe_requests))
+                .wrap(ObserveRequests)
                 .app_data(access.clone())
                 .app_data(state.clone())
                 .app_data(callback.clone())

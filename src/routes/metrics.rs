@@ -3,12 +3,12 @@
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
-use crate::telemetry::metrics_export;
+use crate::telemetry;
 
 pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     // A gauge read when scraped: the cache counts its own entries.
     metrics::gauge!("scene_qr_cached_tickets").set(state.codes.cached_tickets().await as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics_export::handle().render())
+        .body(telemetry::metrics_handle().render())
 }

@@ -415,3 +415,49 @@ async fn metrics_are_prometheus_text_and_their_counters_move() {
     );
     assert!(!after.contains(&app.secret));
 }
+
+#[actix_web::test]
+async fn requests_are_counted_by_route_pattern_never_by_raw_path() {
+    let app = spawn_app().await;
+    let before = app.get("/metrics").await.text();
+
+    for path in [
+        "/stats/1",
+        "/stats/2",
+        "/stats/1",
+        "/healthz",
+        "/healthz",
+        "/nowhere/1",
+    ] {
+        app.get(path).await;
+    }
+    let after = app.get("/metrics").await.text();
+
+    let moved = |labels: &[(&str, &str)]| {
+        sample(&after, "scene_qr_http_requests_total", labels)
+            - sample(&before, "scene_qr_http_requests_total", labels)
+    };
+    // At least: the recorder is shared with the tests running beside this one.
+    assert!(moved(&[("route", "/stats/{scene}")]) >= 3.0);
+    assert!(moved(&[("route", "/healthz"), ("status", "200")]) >= 2.0);
+    assert!(moved(&[("route", "unmatched"), ("status", "404")]) >= 1.0);
+    assert!(!after.contains("route=\"/stats/1\""), "{after}");
+    assert!(!after.contains("/nowhere"), "{after}");
+}
+
+#[actix_web::test]
+async fn other_methods_get_405_with_the_allowed_one_and_no_upstream_call() {
+    let app = spawn_app().await;
+
+    let response = app.post("/qrcode?scene_id=1", Vec::new()).await;
+
+    assert_eq!(response.status, 405);
+    assert_eq!(response.headers.get("allow").unwrap(), "GET");
+    assert!(response.headers.contains_key("content-security-policy"));
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 0);
+    assert_eq!(
+        app.post("/api/qrcode?scene_id=1", Vec::new()).await.status,
+        405
+    );
+    assert_eq!(app.get("/qrcode?scene_id=1").await.status, 200);
+}

@@ -1,0 +1,280 @@
+//! The middleware that logs one line per request and counts it in the metrics.
+//!
+//! It runs on every request, a cached page included, so it is written for that path: its
+//! future is a concrete type (`middleware::from_fn` boxes two futures per request), metric
+//! handles are kept per worker, and the log line is assembled with integer formatting
+//! (formatting the address and a float through `core::fmt` cost more than the rest of it).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::Method;
+use actix_web::{Error, HttpRequest};
+use metrics::{Counter, Histogram};
+use pin_project_lite::pin_project;
+
+/// Logs one line per request (address, method, path without the query string, status,
+/// size, duration) and counts it by route pattern (not raw path: bounded cardinality).
+pub struct ObserveRequests;
+
+impl<S, B> Transform<S, ServiceRequest> for ObserveRequests
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform = ObserveRequestsService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ObserveRequestsService { service }))
+    }
+}
+
+pub struct ObserveRequestsService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for ObserveRequestsService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = Observed<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Observed {
+            started: Instant::now(),
+            inner: self.service.call(req),
+        }
+    }
+}
+
+pin_project! {
+    /// A request being answered; observed when the answer is ready.
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+    }
+}
+
+impl<F, B> Future for Observed<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let elapsed = this.started.elapsed();
+        match &result {
+            Ok(response) => {
+                let size = match response.response().body().size() {
+                    BodySize::Sized(n) => n,
+                    _ => 0,
+                };
+                observe(
+                    response.request(),
+                    response.status().as_u16(),
+                    size,
+                    elapsed,
+                );
+            }
+            // Handlers and extractors answer their errors as responses; an error reaching
+            // this far comes from a middleware, and the server answers it without a request
+            // left to describe.
+            Err(error) => log::warn!("a request failed before its answer: {error}"),
+        }
+        Poll::Ready(result)
+    }
+}
+
+fn observe(request: &HttpRequest, status: u16, size: u64, elapsed: Duration) {
+    record(request, status, elapsed);
+    if log::log_enabled!(log::Level::Info) {
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            write_access_line(
+                line,
+                request.peer_addr().map(|a| a.ip()),
+                request.method(),
+                request.path(),
+                status,
+                size,
+                elapsed,
+            );
+            log::info!("{line}");
+        });
+    }
+}
+
+/// Metric handles for one route, per worker thread: looking a labelled metric up in
+/// the global registry on every request would hash and allocate its labels each time.
+struct RouteMetrics {
+    /// The pattern is a plain path, so a request for that path is this route's without
+    /// matching it against every route again.
+    static_route: bool,
+    duration: Histogram,
+    counts: Vec<(Method, u16, Counter)>,
+}
+
+impl RouteMetrics {
+    fn new(pattern: &str) -> Self {
+        Self {
+            static_route: pattern.starts_with('/') && !pattern.contains('{'),
+            duration: metrics::histogram!(
+                "scene_qr_http_request_duration_seconds",
+                "route" => pattern.to_string()
+            ),
+            counts: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, pattern: &str, method: &Method, status: u16, elapsed: Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+        match self
+            .counts
+            .iter()
+            .find(|(m, s, _)| m == method && *s == status)
+        {
+            Some((_, _, counter)) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!(
+                    "scene_qr_http_requests_total",
+                    "route" => pattern.to_string(),
+                    "method" => method.to_string(),
+                    "status" => status.to_string()
+                );
+                counter.increment(1);
+                self.counts.push((method.clone(), status, counter));
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Keyed by route pattern (and "unmatched"): as many entries as routes.
+    static ROUTES: RefCell<HashMap<String, RouteMetrics>> = RefCell::new(HashMap::new());
+    /// The log line being assembled, reused so that a line costs no allocation.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn record(request: &HttpRequest, status: u16, elapsed: Duration) {
+    ROUTES.with_borrow_mut(|routes| {
+        let path = request.path();
+        if let Some(metrics) = routes.get_mut(path)
+            && metrics.static_route
+        {
+            metrics.record(path, request.method(), status, elapsed);
+            return;
+        }
+        // Matches the path against the routes again: only for routes with parameters and
+        // for the first request of each static one.
+        let pattern = request.match_pattern();
+        let pattern = pattern.as_deref().unwrap_or("unmatched");
+        routes
+            .entry(pattern.to_string())
+            .or_insert_with(|| RouteMetrics::new(pattern))
+            .record(pattern, request.method(), status, elapsed);
+    });
+}
+
+/// `127.0.0.1 "GET /qrcode" 200 2235 0.412ms`
+fn write_access_line(
+    line: &mut String,
+    peer: Option<IpAddr>,
+    method: &Method,
+    path: &str,
+    status: u16,
+    size: u64,
+    elapsed: Duration,
+) {
+    let mut digits = itoa::Buffer::new();
+    match peer {
+        Some(IpAddr::V4(ip)) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push('.');
+                }
+                line.push_str(digits.format(octet));
+            }
+        }
+        Some(ip) => line.push_str(&ip.to_string()),
+        None => line.push('-'),
+    }
+    line.push_str(" \"");
+    line.push_str(method.as_str());
+    line.push(' ');
+    line.push_str(path);
+    line.push_str("\" ");
+    line.push_str(digits.format(status));
+    line.push(' ');
+    line.push_str(digits.format(size));
+    line.push(' ');
+    // Milliseconds to three decimals, from whole microseconds.
+    let micros = elapsed.as_micros();
+    line.push_str(digits.format(micros / 1000));
+    line.push('.');
+    let fraction = digits.format(1000 + micros % 1000);
+    line.push_str(&fraction[1..]);
+    line.push_str("ms");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+
+    fn line(peer: Option<IpAddr>, micros: u64) -> String {
+        let mut line = String::new();
+        write_access_line(
+            &mut line,
+            peer,
+            &Method::GET,
+            "/qrcode",
+            200,
+            2235,
+            Duration::from_micros(micros),
+        );
+        line
+    }
+
+    #[test]
+    fn an_access_line_reads_like_a_common_log_line() {
+        assert_eq!(
+            line(Some([127, 0, 0, 1].into()), 412),
+            r#"127.0.0.1 "GET /qrcode" 200 2235 0.412ms"#
+        );
+    }
+
+    #[test]
+    fn durations_keep_their_leading_zeros_and_whole_milliseconds() {
+        assert!(line(None, 5).ends_with(" 0.005ms"), "{}", line(None, 5));
+        assert!(line(None, 1_234_050).ends_with(" 1234.050ms"));
+        assert!(line(None, 0).ends_with(" 0.000ms"));
+    }
+
+    #[test]
+    fn other_addresses_are_written_in_their_usual_form() {
+        assert!(line(Some(Ipv6Addr::LOCALHOST.into()), 1).starts_with("::1 \"GET"));
+        assert!(line(None, 1).starts_with("- \"GET"));
+        assert!(line(Some([10, 200, 3, 255].into()), 1).starts_with("10.200.3.255 "));
+    }
+}
