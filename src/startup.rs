@@ -115,15 +115,15 @@ impl Application {
         let codes = CodeService::new(store.clone(), writer, settings.new_codes_per_minute);
         let loaded = codes.load_live_codes(settings.expire_seconds).await?;
         log::info!("{loaded} live codes loaded from the database");
-        let state = web::Data::new(AppState {
-            codes,
+        let state = AppState {
+            codes: Arc::new(codes),
             store: store.clone(),
             permanent_allowed: settings.permanent_allowed(),
             default_lifetime: settings.expire_seconds,
             mp_base,
             utc_offset: settings.utc_offset,
             layout,
-        });
+        };
         let sandbox_emulator = sandbox.as_ref().map(|s| web::Data::new(s.emulator.clone()));
         let mut server = HttpServer::new(move || {
             // The last `wrap` is the outermost: the log sees every answer, security
@@ -137,7 +137,7 @@ impl Application {
                 // its metrics.
                 .wrap(ObserveRequests)
                 .app_data(access.clone())
-                .app_data(state.clone())
+                .app_data(web::Data::new(state.clone()))
                 .app_data(callback.clone())
                 // Built per worker: awc's client is not `Send` (see wechat/client.rs).
                 .app_data(web::Data::new(WechatClient::new(upstream.clone())));

@@ -10,6 +10,8 @@ mod qrcode;
 mod sandbox;
 pub mod stats;
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::http::header::{ALLOW, HOST, ORIGIN};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, guard, web};
@@ -21,9 +23,13 @@ use crate::error::AppError;
 use crate::pages::Layout;
 use crate::store::Store;
 
-/// State shared by every worker (the per-worker WeChat client is registered beside it).
+/// State of the service, one copy per worker (the per-worker WeChat client is registered
+/// beside it). The caches inside are shared; the copies are not, because a `web::Data` is
+/// an `Arc` that every request clones: one `Data` for both workers would move its counter
+/// between the two cores' caches twice per request.
+#[derive(Clone)]
 pub struct AppState {
-    pub codes: CodeService,
+    pub codes: Arc<CodeService>,
     pub store: Store,
     /// Lifetime of temporary codes that do not ask for one.
     pub default_lifetime: Lifetime,
