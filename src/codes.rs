@@ -3,8 +3,8 @@
 //! client's allowance of new codes.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -14,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::domain::{CodeRequest, Kind, Lifetime};
 use crate::store::{Store, StoreError, StoreWriter};
+use crate::telemetry;
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,12 +112,20 @@ impl CodeEntry {
     }
 }
 
-/// Counter handles registered once: a cache hit is the hot path, and looking a labelled
-/// counter up in the registry would cost more than the hit itself.
-static TICKET_HITS: LazyLock<metrics::Counter> =
-    LazyLock::new(|| metrics::counter!("scene_qr_ticket_cache_total", "result" => "hit"));
-static TICKET_MISSES: LazyLock<metrics::Counter> =
-    LazyLock::new(|| metrics::counter!("scene_qr_ticket_cache_total", "result" => "miss"));
+thread_local! {
+    /// Handles registered once per worker: a cache hit is the hot path, and looking a
+    /// labelled counter up in the registry would cost more than the hit itself.
+    static TICKET_HITS: metrics::Counter = ticket_counter("hit");
+    static TICKET_MISSES: metrics::Counter = ticket_counter("miss");
+}
+
+fn ticket_counter(result: &'static str) -> metrics::Counter {
+    metrics::counter!(
+        "scene_qr_ticket_cache_total",
+        "result" => result,
+        "worker" => telemetry::worker()
+    )
+}
 
 /// Shared by every worker.
 pub struct CodeService {
@@ -151,10 +160,10 @@ impl CodeService {
         client: impl FnOnce() -> String,
     ) -> Result<Arc<CodeEntry>, CodeError> {
         if let Some(ticket) = self.tickets.get(code).await {
-            TICKET_HITS.increment(1);
+            TICKET_HITS.with(|hits| hits.increment(1));
             return Ok(ticket);
         }
-        TICKET_MISSES.increment(1);
+        TICKET_MISSES.with(|misses| misses.increment(1));
         // Boxed: the miss path holds the WeChat call's future, about 15 KB, which would
         // otherwise be part of every request's future, allocated and copied on every hit.
         Box::pin(self.fetch(wechat, code, client)).await

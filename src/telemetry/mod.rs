@@ -4,7 +4,7 @@
 mod metrics_export;
 mod observe;
 
-pub use metrics_export::handle as metrics_handle;
+pub use metrics_export::{handle as metrics_handle, worker};
 pub use observe::ObserveRequests;
 
 use std::cell::RefCell;

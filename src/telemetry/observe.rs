@@ -140,7 +140,8 @@ impl RouteMetrics {
             static_route: pattern.starts_with('/') && !pattern.contains('{'),
             duration: metrics::histogram!(
                 "scene_qr_http_request_duration_seconds",
-                "route" => pattern.to_string()
+                "route" => pattern.to_string(),
+                "worker" => super::worker()
             ),
             counts: Vec::new(),
         }
@@ -159,7 +160,8 @@ impl RouteMetrics {
                     "scene_qr_http_requests_total",
                     "route" => pattern.to_string(),
                     "method" => method.to_string(),
-                    "status" => status.to_string()
+                    "status" => status.to_string(),
+                    "worker" => super::worker()
                 );
                 counter.increment(1);
                 self.counts.push((method.clone(), status, counter));
