@@ -21,7 +21,8 @@
 //! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.
 //! - [`emulator`]: the WeChat endpoints emulated over HTTP, for sandbox mode and the tests.
 //! - [`auth`]: staff access control (none, Basic with a users file, or an SSO header).
-//! - [`telemetry`]: logging set-up and Prometheus metrics.
+//! - [`telemetry`]: logging set-up, Prometheus metrics, and the middleware that logs and
+//!   counts every request.
 
 pub mod auth;
 pub mod chart;
