@@ -453,6 +453,7 @@ async fn other_methods_get_405_with_the_allowed_one_and_no_upstream_call() {
 
     assert_eq!(response.status, 405);
     assert_eq!(response.headers.get("allow").unwrap(), "GET");
+    assert!(response.text().contains("GET only"), "{}", response.text());
     assert!(response.headers.contains_key("content-security-policy"));
     assert_eq!(app.emulator.calls(Api::QrcodeCreate), 0);
     assert_eq!(
