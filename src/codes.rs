@@ -112,9 +112,9 @@ impl CodeEntry {
     }
 }
 
+// Handles registered once per worker: a cache hit is the hot path, and looking a labelled
+// counter up in the registry would cost more than the hit itself.
 thread_local! {
-    /// Handles registered once per worker: a cache hit is the hot path, and looking a
-    /// labelled counter up in the registry would cost more than the hit itself.
     static TICKET_HITS: metrics::Counter = ticket_counter("hit");
     static TICKET_MISSES: metrics::Counter = ticket_counter("miss");
 }

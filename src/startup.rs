@@ -93,7 +93,7 @@ impl Application {
 
         let access = web::Data::new(access_control(settings)?);
         let auth_on = access.is_on();
-        if !access.is_on() && !address.ip().is_loopback() {
+        if !auth_on && !address.ip().is_loopback() {
             log::warn!(
                 "listening on {address} with SCENE_QR_AUTH=none: anyone who can reach it can create \
                  codes and read statistics; set SCENE_QR_AUTH=basic or header"

@@ -15,7 +15,7 @@ const BUCKETS: &[f64] = &[
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The handle that renders `/metrics`. Several apps in one process (the tests) share it.
-pub fn handle() -> PrometheusHandle {
+pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()

@@ -4,7 +4,7 @@
 mod metrics_export;
 mod observe;
 
-pub use metrics_export::{handle as metrics_handle, worker};
+pub use metrics_export::{metrics_handle, worker};
 pub use observe::ObserveRequests;
 
 use std::cell::RefCell;
@@ -45,7 +45,7 @@ pub fn init_logging(filter: &str) -> LogGuard {
             out.write_all(b"[")?;
             write_timestamp(out)?;
             out.write_all(b" ")?;
-            out.write_all(padded(record.level()).as_bytes())?;
+            out.write_all(level_text(record.level()).as_bytes())?;
             out.write_all(b" ")?;
             out.write_all(record.target().as_bytes())?;
             out.write_all(b"] ")?;
@@ -56,7 +56,8 @@ pub fn init_logging(filter: &str) -> LogGuard {
     LogGuard(guard)
 }
 
-fn padded(level: Level) -> &'static str {
+/// The level as env_logger writes it, padded to five characters.
+fn level_text(level: Level) -> &'static str {
     match level {
         Level::Error => "ERROR",
         Level::Warn => "WARN ",
@@ -69,7 +70,7 @@ fn padded(level: Level) -> &'static str {
 thread_local! {
     /// The current second, and its text up to the seconds: formatting a date is most of a
     /// timestamp's cost, and it changes once a second.
-    static SECOND: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
+    static SECOND_TEXT: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
 }
 
 /// The time now in UTC to the millisecond, `2026-11-21T03:08:18.095Z`.
@@ -77,7 +78,7 @@ fn write_timestamp(out: &mut impl Write) -> io::Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    SECOND.with_borrow_mut(|(second, text)| {
+    SECOND_TEXT.with_borrow_mut(|(second, text)| {
         if *second != now.as_secs() || text.is_empty() {
             *second = now.as_secs();
             text.clear();
@@ -92,7 +93,7 @@ fn write_timestamp(out: &mut impl Write) -> io::Result<()> {
             .map_err(io::Error::other)?;
         }
         out.write_all(text)?;
-        // Three digits with their leading zeros: the last three of 1000 + milliseconds.
+        // `.095`, not `.95`: 1000 + milliseconds, less its first digit, keeps the zeros.
         let mut digits = itoa::Buffer::new();
         let millis = digits.format(1000 + now.subsec_millis());
         out.write_all(b".")?;
