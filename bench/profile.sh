@@ -43,14 +43,18 @@ wait_for() {  # URL PID
   echo "no answer from $1" >&2; exit 1
 }
 
+control() {  # callgrind_control ARGS, stopping the script if it fails
+  callgrind_control "$@" >/dev/null 2>&1 || { echo "callgrind_control $* failed" >&2; exit 1; }
+}
+
 # measure NAME PID URL: instructions per request of PID while wrk asks for URL
 measure() {
   curl -fs "$3" >/dev/null
-  callgrind_control -i on "$2" >/dev/null 2>&1
+  control -i on "$2"
   local requests
   requests=$(wrk -t1 -c8 -d10s "$3" | awk '/requests in/ {print $1}')
-  callgrind_control -i off "$2" >/dev/null 2>&1
-  callgrind_control -d "$2" >/dev/null 2>&1
+  control -i off "$2"
+  control -d "$2"
   sleep 1
   echo "$requests" >"$work/$1.requests"
 }
@@ -58,10 +62,16 @@ measure() {
 per_request() {  # NAME [--inclusive=yes]: callgrind's table divided by the request count
   local requests
   requests=$(cat "$work/$1.requests")
-  callgrind_annotate "${@:2}" "$work/$1.out".* 2>/dev/null |
+  callgrind_annotate --show-percs=no "${@:2}" "$work/$1.out".* 2>/dev/null |
     awk -v n="$requests" '/PROGRAM TOTALS/ {f=1} f && $1 ~ /^[0-9,]+$/ {
-      x=$1; gsub(",", "", x); $1=""; $2=""; sub(/^ +/, ""); printf "%8.0f  %s\n", x / n, substr($0, 1, 150) }'
+      x=$1; gsub(",", "", x); $1=""; sub(/^ +/, ""); printf "%8.0f  %s\n", x / n, substr($0, 1, 150) }'
 }
+
+for port in $APP_PORT $EMU_PORT $REF_PORT; do
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "port $port is already in use: stop what listens there first" >&2; exit 1
+  fi
+done
 
 ./target/release/examples/wechat_emulator 127.0.0.1:$EMU_PORT wxbench0000000000 benchsecret 0 2>/dev/null &
 pids+=($!)
@@ -85,8 +95,8 @@ wait_for "http://127.0.0.1:$REF_PORT/" $ref
 measure ref $ref "http://127.0.0.1:$REF_PORT/"
 
 echo "instructions per request (user space):"
-echo "  scene-qr $URL_PATH: $(per_request app | head -1 | awk '{print $1}')"
-echo "  reference handler ($bytes B): $(per_request ref | head -1 | awk '{print $1}')"
+echo "  scene-qr $URL_PATH: $(per_request app | awk 'NR == 1 {print $1}')"
+echo "  reference handler ($bytes B): $(per_request ref | awk 'NR == 1 {print $1}')"
 echo
 echo "scene-qr, inclusive instructions per request:"
-per_request app --inclusive=yes | head -"$TOP"
+per_request app --inclusive=yes | awk -v top="$TOP" 'NR <= top' 

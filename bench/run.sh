@@ -86,6 +86,9 @@ load() {
   p50=$(awk '/Latency Distribution/{f=1} f && $1=="50%"{print $2; exit}' "$work/wrk.txt")
   p99=$(awk '/Latency Distribution/{f=1} f && $1=="99%"{print $2; exit}' "$work/wrk.txt")
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+  if [ "${requests:-0}" -le 0 ] || grep -q "Socket errors" "$work/wrk.txt"; then
+    echo "wrk failed or saw socket errors on $1" >&2; cat "$work/wrk.txt" >&2; exit 1
+  fi
   cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
   if grep -q "Non-2xx" "$work/wrk.txt"; then echo "non-2xx answers from $1" >&2; cat "$work/wrk.txt" >&2; exit 1; fi
   echo "$rps $p50 $p99 $cpu"
@@ -133,19 +136,24 @@ pids+=($ref_pid)
 wait_for "http://127.0.0.1:$REF_PORT/" $ref_pid
 # Taken in turns, and the median of each kept: one run alone can land in a lucky or
 # unlucky sharing of the two cores between wrk and the server.
-for round in $(seq 1 "$ROUNDS"); do
+for _ in $(seq 1 "$ROUNDS"); do
   for target in "ref http://127.0.0.1:$REF_PORT/ $ref_pid" \
     "page http://127.0.0.1:$APP_PORT/qrcode?scene_id=1 $app_pid" \
     "api http://127.0.0.1:$APP_PORT/api/qrcode?scene_id=1 $app_pid"; do
-    set -- $target
-    result=$(load "$2" "$3") || exit 1
-    echo "$1 $result" >>"$work/hot.txt"
+    read -r name url pid <<<"$target"
+    result=$(load "$url" "$pid") || exit 1
+    echo "$name $result" >>"$work/hot.txt"
   done
 done
-median() {  # NAME: the run with the median requests/s of NAME, and every run's requests/s
-  local runs
-  runs=$(awk -v n="$1" '$1 == n { printf "%s%.0fk", sep, $2 / 1000; sep = ", " }' "$work/hot.txt")
-  echo "$(awk -v n="$1" '$1 == n { $1 = ""; print }' "$work/hot.txt" | sort -n | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }') $runs"
+median() {  # NAME: the median of each figure over NAME's runs, then every run's requests/s
+  local column medians=""
+  for column in 2 3 4 5; do
+    # Latencies keep wrk's units (812.00us, 1.20ms): compared in ms.
+    medians="$medians $(awk -v n="$1" -v c=$column '$1 == n { print $c }' "$work/hot.txt" |
+      while read -r v; do echo "$(to_ms "$v") $v"; done | sort -n |
+      awk '{ v[NR] = $2 } END { print v[int((NR + 1) / 2)] }')"
+  done
+  echo "$medians $(awk -v n="$1" '$1 == n { printf "%s%.0fk", sep, $2 / 1000; sep = ", " }' "$work/hot.txt")"
 }
 read -r page_rps page_p50 page_p99 page_cpu page_runs < <(median page)
 read -r api_rps api_p50 api_p99 api_cpu api_runs < <(median api)
