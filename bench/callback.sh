@@ -15,22 +15,17 @@ DURATION=${DURATION:-10s}
 PORT=${PORT:-18081}
 TOKEN=benchtoken
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk from Debian's packages" >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-fi
+source bench/lib.sh
+need wrk
+ports_free "$PORT"
 cargo build --release --locked --quiet
 
-work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 SCENE_QR_LISTEN=127.0.0.1:$PORT WECHAT_TOKEN=$TOKEN SCENE_QR_UTC_OFFSET=+00:00 \
   DATABASE_URL="sqlite://$work/bench.db" RUST_LOG=warn \
   ./target/release/scene-qr >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+pids+=($server)
+wait_for "http://127.0.0.1:$PORT/healthz" $server
 
 timestamp=$(date +%s)
 nonce=bench

@@ -17,31 +17,9 @@ APP_PORT=18080
 EMU_PORT=18090
 REF_PORT=18091
 
-for tool in wrk valgrind; do
-  if ! command -v $tool >/dev/null; then
-    echo "installing $tool from Debian's packages" >&2
-    (apt-get update -qq && apt-get install -y -qq $tool) >/dev/null || { echo "$tool is needed: apt-get install $tool" >&2; exit 1; }
-  fi
-done
+source bench/lib.sh
+need wrk valgrind
 cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() {  # URL PID
-  for _ in $(seq 1 300); do
-    kill -0 "$2" 2>/dev/null || { echo "process $2 for $1 exited (port taken?)" >&2; exit 1; }
-    curl -fs "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2; exit 1
-}
 
 control() {  # callgrind_control ARGS, stopping the script if it fails
   callgrind_control "$@" >/dev/null 2>&1 || { echo "callgrind_control $* failed" >&2; exit 1; }
@@ -67,11 +45,7 @@ per_request() {  # NAME [--inclusive=yes]: callgrind's table divided by the requ
       x=$1; gsub(",", "", x); $1=""; sub(/^ +/, ""); printf "%8.0f  %s\n", x / n, substr($0, 1, 150) }'
 }
 
-for port in $APP_PORT $EMU_PORT $REF_PORT; do
-  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-    echo "port $port is already in use: stop what listens there first" >&2; exit 1
-  fi
-done
+ports_free $APP_PORT $EMU_PORT $REF_PORT
 
 ./target/release/examples/wechat_emulator 127.0.0.1:$EMU_PORT wxbench0000000000 benchsecret 0 2>/dev/null &
 pids+=($!)

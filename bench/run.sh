@@ -23,41 +23,11 @@ REF_PORT=18091
 APPID=wxbench0000000000
 SECRET=benchsecret
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk from Debian's packages" >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-fi
+source bench/lib.sh
+need wrk
 cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() {  # URL PID: the process answers on URL (and is not some other process there)
-  for _ in $(seq 1 100); do
-    kill -0 "$2" 2>/dev/null || { echo "process $2 for $1 exited (port taken?)" >&2; exit 1; }
-    curl -fs "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2; exit 1
-}
-
-for port in $APP_PORT $EMU_PORT $REF_PORT; do
-  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-    echo "port $port is already in use: stop what listens there first" >&2; exit 1
-  fi
-done
-
-stop_all() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
+ports_free $APP_PORT $EMU_PORT $REF_PORT
 
 # start_pair DELAY_MS NAME: the emulator and scene-qr against it, fresh database and caches.
 start_pair() {

@@ -1,0 +1,51 @@
+# Helpers shared by the benchmark scripts; sourced, not run.
+
+# need TOOL...: installs each missing tool from Debian's packages, or stops.
+need() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "installing $tool from Debian's packages" >&2
+      (apt-get update -qq && apt-get install -y -qq "$tool") >/dev/null ||
+        { echo "$tool is needed: apt-get install $tool" >&2; exit 1; }
+    fi
+  done
+}
+
+# A scratch directory in $work, and $pids, the processes started: both cleaned up at exit.
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# stop_all: stops every process started so far.
+stop_all() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+# wait_for URL PID: the process answers on URL (and is not some other process there).
+# Thirty seconds at most: under valgrind, start-up is slow.
+wait_for() {
+  for _ in $(seq 1 300); do
+    kill -0 "$2" 2>/dev/null || { echo "process $2 for $1 exited (port taken?)" >&2; exit 1; }
+    curl -fs "$1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2; exit 1
+}
+
+# ports_free PORT...: stops if something already answers on one of them.
+ports_free() {
+  local port
+  for port in "$@"; do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+      echo "port $port is already in use: stop what listens there first" >&2; exit 1
+    fi
+  done
+}
