@@ -6,7 +6,6 @@
 //! (formatting the address and a float through `core::fmt` was two fifths of its cost).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -17,6 +16,7 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::{Error, HttpRequest};
+use foldhash::{HashMap, HashMapExt};
 use metrics::{Counter, Histogram};
 use pin_project_lite::pin_project;
 
