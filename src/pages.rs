@@ -2,6 +2,7 @@
 //! and the one function that turns a template into a response.
 
 use actix_web::HttpResponse;
+use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use askama::Template;
@@ -170,14 +171,16 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 /// An HTML answer from a body rendered earlier.
 pub fn html(status: StatusCode, body: Bytes) -> HttpResponse {
-    HttpResponse::build(status)
-        // Static values: parsing the strings again for every answer is measurable.
-        .insert_header((
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ))
-        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(body)
+    // Built directly rather than through `HttpResponse::build`, whose checked header
+    // conversions were a tenth of a cached page's own instructions; the values are static.
+    let mut response = HttpResponse::with_body(status, BoxBody::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// "7 days", "2 hours", "90 seconds": lifetimes as people say them.
