@@ -376,11 +376,12 @@ impl ChildApp {
         (code, self.drain(Duration::from_secs(2)))
     }
 
-    /// Stops the process and returns everything it printed.
-    pub fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.drain(Duration::from_secs(2))
+    /// Stops the process as an operator would (SIGTERM), so that it writes out its last
+    /// log lines, and returns everything it printed.
+    pub fn stop(self) -> String {
+        self.signal("TERM");
+        let (_, output) = self.wait_for_exit(Duration::from_secs(20));
+        output
     }
 
     fn drain(&mut self, limit: Duration) -> String {
