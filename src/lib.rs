@@ -21,6 +21,8 @@
 //! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.
 //! - [`emulator`]: the WeChat endpoints emulated over HTTP, for sandbox mode and the tests.
 //! - [`auth`]: staff access control (none, Basic with a users file, or an SSO header).
+//! - [`security_headers`]: the content security policy and the other headers on every
+//!   answer.
 //! - [`telemetry`]: logging set-up, Prometheus metrics, and the middleware that logs and
 //!   counts every request.
 
@@ -33,6 +35,7 @@ pub mod error;
 pub mod pages;
 pub mod render;
 pub mod routes;
+pub mod security_headers;
 pub mod settings;
 pub mod startup;
 pub mod store;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{self, Access};
@@ -17,6 +17,7 @@ use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
+use crate::security_headers::{SecurityHeaders, content_security_policy};
 use crate::settings::{AuthMode, ConfigError, Mode, Secret, Settings};
 use crate::store::{Store, StoreError, StoreWriter, WriterTask};
 use crate::telemetry::{self, ObserveRequests};
@@ -99,7 +100,7 @@ impl Application {
                  codes and read statistics; set SCENE_QR_AUTH=basic or header"
             );
         }
-        let policy = content_security_policy(settings, &mp_base);
+        let policy = content_security_policy(&mp_base, &settings.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
         let store = Store::open(&settings.database_url).await?;
@@ -132,7 +133,7 @@ impl Application {
                 // Left out when access is open: a middleware made with `from_fn` costs two
                 // boxed futures on every request.
                 .wrap(Condition::new(auth_on, from_fn(auth::require_staff)))
-                .wrap(security_headers(&policy))
+                .wrap(SecurityHeaders::new(policy.clone()))
                 // One log line per request (the path only, never the query string) and
                 // its metrics.
                 .wrap(ObserveRequests)
@@ -231,25 +232,6 @@ fn access_control(settings: &Settings) -> Result<Access, ConfigError> {
             }
         },
     })
-}
-
-/// The policy allows no script at all, styles and images from this service only (plus
-/// the WeChat image host), forms posted back here only, and framing only by the sources
-/// SCENE_QR_FRAME_ANCESTORS names.
-fn content_security_policy(settings: &Settings, mp_base: &str) -> String {
-    format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data: {mp_base}; \
-         form-action 'self'; base-uri 'none'; frame-ancestors {}",
-        settings.frame_ancestors
-    )
-}
-
-/// Headers on every answer (built per worker: the middleware is not `Send`).
-fn security_headers(policy: &str) -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("Content-Security-Policy", policy.to_string()))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "same-origin"))
 }
 
 /// How pushes to `/wechat/callback` are verified. Sandbox mode makes up a Token and an
