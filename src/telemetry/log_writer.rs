@@ -21,6 +21,9 @@ const GATHER: Duration = Duration::from_millis(5);
 /// Pending bytes at which logging waits for the writer: standard error is not keeping up,
 /// and lines must be neither dropped nor held in unbounded memory.
 const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// How long stopping waits for the writer: standard error may be stuck (a full pipe), and
+/// the process must still exit.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct Pending {
@@ -28,6 +31,8 @@ struct Pending {
     /// The writer waits for lines: the next line must wake it.
     writer_waiting: bool,
     stopping: bool,
+    /// The writer has written everything and exited: later lines are written directly.
+    finished: bool,
 }
 
 #[derive(Default)]
@@ -35,7 +40,7 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Lines to write, or the writer is asked to stop.
     lines_ready: Condvar,
-    /// The writer took the pending lines.
+    /// The writer took the pending lines, or finished.
     room: Condvar,
 }
 
@@ -53,12 +58,16 @@ pub struct LogSink(Arc<Shared>);
 impl Write for LogSink {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.0.lock();
-        while pending.lines.len() >= MAX_PENDING {
+        while pending.lines.len() >= MAX_PENDING && !pending.finished {
             pending = self
                 .0
                 .room
                 .wait(pending)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+        if pending.finished {
+            drop(pending);
+            return io::stderr().lock().write_all(line).map(|()| line.len());
         }
         pending.lines.extend_from_slice(line);
         if std::mem::take(&mut pending.writer_waiting) {
@@ -74,7 +83,8 @@ impl Write for LogSink {
     }
 }
 
-/// The writer thread. Dropping this writes out every pending line and stops it.
+/// The writer thread. Dropping this writes out every pending line and stops it (waiting
+/// at most two seconds for standard error).
 pub struct LogWriter {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -101,9 +111,18 @@ impl LogWriter {
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
-        self.shared.lock().stopping = true;
+        let mut pending = self.shared.lock();
+        pending.stopping = true;
         self.shared.lines_ready.notify_one();
-        if let Some(thread) = self.thread.take() {
+        let (pending, _) = self
+            .shared
+            .room
+            .wait_timeout_while(pending, STOP_WAIT, |pending| !pending.finished)
+            .unwrap_or_else(PoisonError::into_inner);
+        let finished = pending.finished;
+        drop(pending);
+        // Not joined when stuck: the process exits with it.
+        if let (true, Some(thread)) = (finished, self.thread.take()) {
             let _ = thread.join();
         }
     }
@@ -122,12 +141,15 @@ fn write_batches(shared: &Shared) {
                     .unwrap_or_else(PoisonError::into_inner);
             }
             if pending.lines.is_empty() {
+                pending.finished = true;
+                shared.room.notify_all();
                 return;
             }
             std::mem::swap(&mut pending.lines, &mut batch);
         }
         shared.room.notify_all();
-        // A failed write has nowhere to be reported; the next batch tries again.
+        // A batch that cannot be written is dropped: there is nowhere to report it, and
+        // keeping it would stop all logging behind it.
         let _ = io::stderr().lock().write_all(&batch);
         batch.clear();
         std::thread::sleep(GATHER);
@@ -148,25 +170,45 @@ mod tests {
         assert_eq!(shared.lock().lines, b"one\ntwo\n");
     }
 
+    /// Waits (at most five seconds) until `done` holds for the pending state.
+    fn wait_until(shared: &Shared, done: impl Fn(&Pending) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if done(&shared.lock()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
     #[test]
-    fn a_waiting_writer_is_woken_by_the_next_line_only() {
-        let shared = Arc::new(Shared::default());
-        shared.lock().writer_waiting = true;
-        let mut sink = LogSink(shared.clone());
-        sink.write_all(b"one\n").unwrap();
+    fn a_waiting_writer_wakes_for_the_next_line_and_takes_it() {
+        let (mut sink, writer) = LogWriter::start().unwrap();
+        let shared = writer.shared.clone();
         assert!(
-            !shared.lock().writer_waiting,
-            "the first line wakes the writer"
+            wait_until(&shared, |p| p.writer_waiting),
+            "the writer waits"
+        );
+        sink.write_all(b"a line from the log writer's test\n")
+            .unwrap();
+        assert!(
+            wait_until(&shared, |p| p.lines.is_empty() && p.writer_waiting),
+            "the writer took the line and waits again"
         );
     }
 
     #[test]
-    fn stopping_writes_out_what_is_pending_and_ends_the_thread() {
+    fn stopping_writes_out_what_is_pending_and_later_lines_go_straight_out() {
         let (mut sink, writer) = LogWriter::start().unwrap();
+        let shared = writer.shared.clone();
         sink.write_all(b"a line from the log writer's test\n")
             .unwrap();
-        let shared = writer.shared.clone();
         drop(writer);
-        assert!(shared.lock().lines.is_empty());
+        assert!(shared.lock().finished, "the writer finished");
+        assert!(shared.lock().lines.is_empty(), "nothing was left behind");
+        sink.write_all(b"a late line from the log writer's test\n")
+            .unwrap();
+        assert!(shared.lock().lines.is_empty(), "a late line is not kept");
     }
 }

@@ -42,9 +42,9 @@ pub fn init_logging(filter: &str) -> LogGuard {
         .filter_module("h2", LevelFilter::Info)
         .format(|out, record| {
             // `[2026-11-21T03:08:18.095Z INFO  scene_qr::startup] message`, as env_logger's
-            // default, assembled here and handed over in one piece: its general formatting
-            // was a fifth of the cost of a request's line, and each piece written to its
-            // buffer costs a borrow and a capacity check.
+            // default, assembled here and written to env_logger's buffer with one call: its
+            // general formatting was a fifth of the cost of a request's line, and each piece
+            // written to its buffer costs a borrow and a capacity check.
             LINE.with(|line| match line.try_borrow_mut() {
                 Ok(mut line) => write_record(&mut line, out, record),
                 // A message that logs while it is being formatted.
