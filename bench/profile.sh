@@ -7,7 +7,8 @@
 # repeat from run to run whatever else the machine is doing, unlike timings; they leave out
 # the kernel's share (sending and receiving), which is about the same for both, and the
 # cost of two cores writing to one cache line, which only shows in `bench/run.sh`.
-# Settings: URL_PATH (default /qrcode?scene_id=1), TOP (default 40 lines).
+# Settings: URL_PATH (default /qrcode?scene_id=1), TOP (default 40 lines), KEEP (a directory
+# to keep callgrind's files in, for callgrind_annotate --tree=caller or kcachegrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +69,9 @@ pids+=($ref)
 wait_for "http://127.0.0.1:$REF_PORT/" $ref
 measure ref $ref "http://127.0.0.1:$REF_PORT/"
 
+if [ -n "${KEEP:-}" ]; then
+  mkdir -p "$KEEP" && cp "$work"/*.out* "$work"/*.requests "$KEEP"/
+fi
 echo "instructions per request (user space):"
 echo "  scene-qr $URL_PATH: $(per_request app | awk 'NR == 1 {print $1}')"
 echo "  reference handler ($bytes B): $(per_request ref | awk 'NR == 1 {print $1}')"

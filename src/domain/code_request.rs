@@ -1,6 +1,7 @@
 //! What a staff member asks for: one scene, temporary or permanent. Built only from valid
 //! input ("parse, don't validate"), so everything past the edge can trust it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -133,11 +134,21 @@ impl CodeRequest {
     /// Parses the query of `/qrcode`, `/api/qrcode`, `/qrcode.png` and `/qrcode.svg`.
     /// `default_lifetime` applies to temporary codes that do not name one.
     pub fn from_query(query: &str, default_lifetime: Lifetime) -> Result<Self, InvalidRequest> {
+        match plain_pairs(query) {
+            Some(pairs) => Self::from_pairs(pairs, default_lifetime),
+            None => Self::from_pairs(form_urlencoded::parse(query.as_bytes()), default_lifetime),
+        }
+    }
+
+    fn from_pairs<'q>(
+        pairs: impl Iterator<Item = (Cow<'q, str>, Cow<'q, str>)>,
+        default_lifetime: Lifetime,
+    ) -> Result<Self, InvalidRequest> {
         let mut scene_id = None;
         let mut scene_str = None;
         let mut permanent = None;
         let mut expire_seconds = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (name, value) in pairs {
             let slot = match name.as_ref() {
                 "scene_id" => &mut scene_id,
                 "scene_str" => &mut scene_str,
@@ -188,6 +199,24 @@ impl CodeRequest {
         };
         Ok(Self { scene, kind })
     }
+}
+
+/// The query's pairs split in place, when it has nothing to decode (no `%`, no `+`), as in
+/// the usual `scene_id=1`: the same pairs as `form_urlencoded::parse`, which would otherwise
+/// scan and copy every name and value again to decode them (a tenth of a cached page's cost).
+fn plain_pairs(query: &str) -> Option<impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)>> {
+    if query.bytes().any(|b| b == b'%' || b == b'+') {
+        return None;
+    }
+    Some(
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            }),
+    )
 }
 
 fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, InvalidRequest> {
@@ -269,6 +298,19 @@ mod tests {
 
     fn parse(q: &str) -> Result<CodeRequest, InvalidRequest> {
         CodeRequest::from_query(q, WEEK)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_query_split_in_place_has_the_pairs_form_urlencoded_reads(
+            query in "([a-z_=&%+]|%[0-9A-Fa-f]{2}|[0-9]|é|=&|&&|==){0,24}"
+        ) {
+            let decoded: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            match plain_pairs(&query) {
+                Some(pairs) => proptest::prop_assert_eq!(pairs.collect::<Vec<_>>(), decoded),
+                None => proptest::prop_assert!(query.contains(['%', '+'])),
+            }
+        }
     }
 
     #[test]

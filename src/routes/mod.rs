@@ -68,10 +68,12 @@ fn refuse_cross_site_form(req: &HttpRequest) -> Result<(), AppError> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
-    cfg.service(get_only("/", home::page))
-        .service(get_only("/open", home::open))
-        .service(get_only("/qrcode", qrcode::page))
+    // The code page and its JSON twin first: actix tries the routes in this order, and
+    // each route tried before the matching one costs about a sixtieth of a cached page.
+    cfg.service(get_only("/qrcode", qrcode::page))
         .service(get_only("/api/qrcode", qrcode::json))
+        .service(get_only("/", home::page))
+        .service(get_only("/open", home::open))
         .service(get_only("/qrcode.png", qrcode::png))
         .service(get_only("/qrcode.svg", qrcode::svg))
         .route("/labels", web::post().to(labels::save))
