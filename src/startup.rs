@@ -12,7 +12,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{self, Access};
-use crate::codes::CodeService;
+use crate::codes::{CodeService, WorkerAnswers};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::{Callback, CallbackConfig};
@@ -141,7 +141,9 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 .app_data(callback.clone())
                 // Built per worker: awc's client is not `Send` (see wechat/client.rs).
-                .app_data(web::Data::new(WechatClient::new(upstream.clone())));
+                .app_data(web::Data::new(WechatClient::new(upstream.clone())))
+                // Per worker by design: hot codes served without touching shared memory.
+                .app_data(web::Data::new(WorkerAnswers::default()));
             if let Some(emulator) = &sandbox_emulator {
                 app = app
                     .app_data(emulator.clone())

@@ -16,26 +16,42 @@ use time::macros::format_description;
 use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
-use crate::codes::CodeEntry;
+use crate::codes::{self, CodeEntry, WorkerAnswers};
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, html, human_duration};
 use crate::render;
 use crate::wechat::{Ticket, WechatClient};
 
-/// Validates the query, then gets the ticket: a bad query, or a permanent code where they
-/// are off, never reaches WeChat.
+/// The code the query asks for: a bad query, or a permanent code where they are off,
+/// never reaches a cache or WeChat.
+fn requested_code(req: &HttpRequest, state: &AppState) -> Result<CodeRequest, AppError> {
+    let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
+    if code.kind == Kind::Permanent && !state.permanent_allowed {
+        return Err(AppError::PermanentDenied);
+    }
+    Ok(code)
+}
+
+/// The ticket of `code`, from the shared cache or WeChat.
+async fn ticket(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &WechatClient,
+    code: &CodeRequest,
+) -> Result<Arc<CodeEntry>, AppError> {
+    Ok(state.codes.ticket(client, code, || requester(req)).await?)
+}
+
+/// Validates the query, then gets the ticket.
 async fn lookup(
     req: &HttpRequest,
     state: &AppState,
     client: &WechatClient,
 ) -> Result<(CodeRequest, Arc<CodeEntry>), AppError> {
-    let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
-    if code.kind == Kind::Permanent && !state.permanent_allowed {
-        return Err(AppError::PermanentDenied);
-    }
-    let ticket = state.codes.ticket(client, &code, || requester(req)).await?;
-    Ok((code, ticket))
+    let code = requested_code(req, state)?;
+    let entry = ticket(req, state, client, &code).await?;
+    Ok((code, entry))
 }
 
 /// Who the allowance of new codes is counted for: the signed-in user, else the address.
@@ -53,25 +69,36 @@ fn page_error(state: &AppState) -> impl FnOnce(AppError) -> PageError {
     move |error| PageError { error, layout }
 }
 
-/// The code's page: the stored rendering while the labels have not changed since.
+/// The code's page: the stored rendering while the labels have not changed since, from
+/// this worker's copy first.
 pub async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
+    answers: web::Data<WorkerAnswers>,
 ) -> Result<HttpResponse, PageError> {
-    let (code, entry) = lookup(&req, &state, &client)
-        .await
-        .map_err(page_error(&state))?;
+    let code = requested_code(&req, &state).map_err(page_error(&state))?;
     // Read before the label: a label saved meanwhile makes the next request render again.
     let generation = state.store.label_generation();
-    if let Some(body) = entry.page(generation) {
+    if let Some(body) = answers.page(&code, generation) {
+        codes::count_worker_hit();
         return Ok(html(StatusCode::OK, body));
     }
-    // Boxed, as the miss path: the label look-up's future is large and rarely needed.
-    let body = Box::pin(render_page(&state, &code, &entry.ticket))
+    let entry = ticket(&req, &state, &client, &code)
         .await
         .map_err(page_error(&state))?;
-    entry.keep_page(generation, &body);
+    let body = match entry.page(generation) {
+        Some(body) => body,
+        None => {
+            // Boxed, as the miss path: the label look-up's future is large and rarely needed.
+            let body = Box::pin(render_page(&state, &code, &entry.ticket))
+                .await
+                .map_err(page_error(&state))?;
+            entry.keep_page(generation, &body);
+            body
+        }
+    };
+    answers.keep_page(&code, &entry.ticket, generation, &body);
     Ok(html(StatusCode::OK, body))
 }
 
@@ -129,9 +156,16 @@ pub async fn json(
     req: HttpRequest,
     state: web::Data<AppState>,
     client: web::Data<WechatClient>,
+    answers: web::Data<WorkerAnswers>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, entry) = lookup(&req, &state, &client).await?;
+    let code = requested_code(&req, &state)?;
+    if let Some(body) = answers.json(&code) {
+        codes::count_worker_hit();
+        return Ok(json_response(body));
+    }
+    let entry = ticket(&req, &state, &client, &code).await?;
     if let Some(body) = entry.json() {
+        answers.keep_json(&code, &entry.ticket, &body);
         return Ok(json_response(body));
     }
     let ticket = &entry.ticket;
@@ -150,6 +184,7 @@ pub async fn json(
         Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
     };
     entry.keep_json(&body);
+    answers.keep_json(&code, &entry.ticket, &body);
     Ok(json_response(body))
 }
 

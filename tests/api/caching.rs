@@ -1,12 +1,13 @@
 //! Quota is money: each code is created once per lifetime, each token fetched once per
 //! lifetime, whatever the concurrency; failures are never cached.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use scene_qr::emulator::{Api, Fault};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Response, TestApp, spawn_app};
 
 #[actix_web::test]
 async fn a_second_request_for_the_same_scene_makes_no_upstream_call() {
@@ -157,4 +158,46 @@ async fn a_failed_token_call_is_not_cached_either() {
     assert_eq!(failed.status, 502);
     assert_eq!(retried.status, 200);
     assert_eq!(app.emulator.token_calls(), 2);
+}
+
+/// `n` requests for `path` at once, over as many connections: spread over the workers,
+/// each of which keeps its own copy of the answers it served.
+async fn burst(app: &TestApp, path: &str, n: usize) -> Vec<Response> {
+    join_all((0..n).map(|_| app.get(path))).await
+}
+
+fn tickets(answers: &[Response]) -> HashSet<String> {
+    answers
+        .iter()
+        .map(|a| a.json()["ticket"].as_str().expect("ticket").to_string())
+        .collect()
+}
+
+#[actix_web::test]
+async fn once_a_ticket_is_too_old_no_worker_answers_with_it_any_more() {
+    let app = spawn_app().await;
+    // 61 s of life less the minute kept in hand: servable for one second.
+    let json = "/api/qrcode?scene_id=8&expire_seconds=61";
+    let page = "/qrcode?scene_id=8&expire_seconds=61";
+    let old = tickets(&burst(&app, json, 16).await);
+    burst(&app, page, 16).await;
+    assert_eq!(
+        tickets(&burst(&app, json, 16).await),
+        old,
+        "served from the caches"
+    );
+
+    actix_web::rt::time::sleep(Duration::from_millis(1_500)).await;
+    let new = tickets(&burst(&app, json, 16).await);
+    let pages = burst(&app, page, 16).await;
+
+    assert_eq!(new.len(), 1);
+    assert!(new.is_disjoint(&old), "an answer showed the old ticket");
+    let encoded = |t: &String| form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>();
+    for page in &pages {
+        let text = page.text();
+        assert!(new.iter().all(|t| text.contains(&encoded(t))), "{text}");
+        assert!(!old.iter().any(|t| text.contains(&encoded(t))), "{text}");
+    }
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 2);
 }

@@ -1,5 +1,6 @@
 //! Statistics, labels, the inventory of codes, and the sandbox's simulated scans.
 
+use futures_util::future::join_all;
 use scene_qr::emulator::Api;
 
 use crate::helpers::{TestApp, event_xml, spawn_app, spawn_app_with};
@@ -329,4 +330,26 @@ async fn live_mode_has_no_simulated_scans() {
 
     assert!(!page.contains("Simulate scan"));
     assert_eq!(post.status, 404);
+}
+
+#[actix_web::test]
+async fn a_saved_label_shows_on_the_page_whichever_worker_answers() {
+    let app = spawn_app().await;
+    let page = "/qrcode?scene_id=31";
+    // At once, over several connections: each worker keeps a copy of the page.
+    let before = join_all((0..16).map(|_| app.get(page))).await;
+    assert!(before.iter().all(|p| !p.text().contains("Till 3")));
+
+    let saved = app
+        .post_form(
+            "/labels",
+            &[("scene", "31"), ("label", "Till 3"), ("back", page)],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+
+    let after = join_all((0..16).map(|_| app.get(page))).await;
+    for page in &after {
+        assert!(page.text().contains("Till 3"), "{}", page.text());
+    }
 }

@@ -17,6 +17,9 @@ use crate::store::{Store, StoreError, StoreWriter};
 use crate::telemetry;
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
+mod worker_answers;
+pub use worker_answers::WorkerAnswers;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CodeError {
     #[error(transparent)]
@@ -117,6 +120,11 @@ impl CodeEntry {
 thread_local! {
     static TICKET_HITS: metrics::Counter = ticket_counter("hit");
     static TICKET_MISSES: metrics::Counter = ticket_counter("miss");
+}
+
+/// Counts a code answered from a worker's own copy ([`WorkerAnswers`]): a cache hit too.
+pub fn count_worker_hit() {
+    TICKET_HITS.with(|hits| hits.increment(1));
 }
 
 fn ticket_counter(result: &'static str) -> metrics::Counter {
