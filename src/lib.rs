@@ -9,8 +9,9 @@
 //!   statistics, labels, sandbox, metrics, assets, health).
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
 //!   built valid, so nothing past the routes re-checks it.
-//! - [`codes`]: the ticket for a code, cheapest source first: memory (with its rendered
-//!   answers), the database for permanent codes, then WeChat, within each client's allowance.
+//! - [`codes`]: the ticket for a code, cheapest source first: the worker's own copy of a hot
+//!   code's answers, the shared cache (with its rendered answers), the database for
+//!   permanent codes, then WeChat, within each client's allowance.
 //! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
 //!   single-flight misses and one retry on a rejected token; the push protocol
 //!   (signatures, safe-mode AES, event XML).

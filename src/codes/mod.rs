@@ -1,6 +1,7 @@
 //! Getting the ticket for a code, cheapest source first: the in-memory cache, then a live
 //! code already in the database (after a restart), and only then WeChat, within each
-//! client's allowance of new codes.
+//! client's allowance of new codes. In front of it all, each worker keeps its own copy of
+//! the answers of the codes it served last ([`WorkerAnswers`]).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
