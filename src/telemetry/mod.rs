@@ -22,7 +22,7 @@ use time::macros::format_description;
 pub struct LogGuard(#[allow(dead_code)] Option<LogWriter>);
 
 /// Starts env_logger with `filter` (RUST_LOG syntax), writing to standard error through
-/// the log writer (see [`log_writer`]), which writes lines in batches.
+/// the log writer (see `telemetry/log_writer.rs`), which writes lines in batches.
 ///
 /// The HTTP client crates are held at `info` whatever the filter says: at `trace` they may
 /// print a request head, and the query of a WeChat request carries the access token or
