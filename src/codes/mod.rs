@@ -30,8 +30,9 @@ pub enum CodeError {
     RateLimited { retry_after: Duration },
 }
 
-/// Bytes of rendered answers kept in the whole process: pages of hot codes are served
-/// as stored bytes, but 100,000 cached tickets must not also mean 100,000 stored pages.
+/// Bytes of rendered answers kept in the shared cache: pages of hot codes are served as
+/// stored bytes, but 100,000 cached tickets must not also mean 100,000 stored pages. (Each
+/// worker's own copy of hot answers has its own bound, [`worker_answers::MAX_CODES`].)
 const RENDERED_BUDGET_BYTES: u64 = 16 * 1024 * 1024;
 static RENDERED_BYTES: AtomicU64 = AtomicU64::new(0);
 

@@ -9,9 +9,15 @@
 //! the cached page went from 79% of the bare handler to 81 and 84% in two runs, the JSON
 //! from 83% to 88% (see the README).
 //!
-//! The copy never outlives what it copies: it expires when the ticket stops being
-//! servable, the same moment the shared cache forgets it, and a page is kept with the
-//! label generation it was rendered under. It holds at most [`MAX_CODES`] codes.
+//! The copy never outlives the ticket: it expires when the ticket stops being servable, as
+//! the shared cache's entry does, and a page is kept with the label generation it was
+//! rendered under. It holds at most [`MAX_CODES`] codes, outside the shared cache's budget
+//! for rendered answers: about 1 MB per worker.
+//!
+//! Hits here are not seen by the shared cache's eviction policy. That matters only when
+//! it is full (a million temporary codes): a hot code it evicted is created again by the
+//! next worker that misses, while the others serve the old ticket, still valid, until it
+//! expires.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -23,9 +29,10 @@ use time::OffsetDateTime;
 use crate::domain::CodeRequest;
 use crate::wechat::Ticket;
 
-/// Codes kept per worker: room for the hot ones. A worker that serves more distinct codes
-/// than this is not serving a few hot ones, and its copy starts over.
-pub const MAX_CODES: usize = 1024;
+/// Codes kept per worker: room for the hot ones (a page and its JSON are about 3 KB). A
+/// worker that serves more distinct codes than this is not serving a few hot ones, and
+/// its copy starts over.
+pub const MAX_CODES: usize = 256;
 
 /// The answers one worker served last, by code. Not shared: one per worker thread.
 #[derive(Default)]

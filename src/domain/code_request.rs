@@ -202,8 +202,9 @@ impl CodeRequest {
 }
 
 /// The query's pairs split in place, when it has nothing to decode (no `%`, no `+`), as in
-/// the usual `scene_id=1`: the same pairs as `form_urlencoded::parse`, which would otherwise
-/// scan and copy every name and value again to decode them (a tenth of a cached page's cost).
+/// the usual `scene_id=1`: the same pairs as `form_urlencoded::parse`, which would scan
+/// every name and value twice more to find nothing to decode (370 instructions, about 1.6%
+/// of a cached page).
 fn plain_pairs(query: &str) -> Option<impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)>> {
     if query.bytes().any(|b| b == b'%' || b == b'+') {
         return None;
