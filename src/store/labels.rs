@@ -1,5 +1,10 @@
 //! Names staff give to scenes.
 
+use std::future::ready;
+use std::sync::atomic::Ordering;
+
+use moka::ops::compute::Op;
+
 use super::{Store, StoreError, unix_now};
 
 /// Longest label, in characters.
@@ -25,22 +30,110 @@ impl Store {
             .await?;
         }
         let label = (!label.is_empty()).then(|| label.to_string());
-        self.labels.insert(scene.to_string(), label).await;
-        self.label_generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // Under the key's lock, as a read filling the cache (see `keep_read_label`).
+        self.labels
+            .entry_by_ref(scene)
+            .and_compute_with(|_| ready(Op::Put(label)))
+            .await;
+        self.label_generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     /// The label of `scene`, from memory after the first look-up.
     pub async fn label(&self, scene: &str) -> Result<Option<String>, StoreError> {
+        if let Some(label) = self.labels.get(scene).await {
+            return Ok(label);
+        }
+        let read_under = self.label_generation();
+        let label: Option<String> = sqlx::query_scalar("SELECT label FROM labels WHERE scene = ?")
+            .bind(scene)
+            .fetch_optional(&self.reader)
+            .await?;
+        self.keep_read_label(scene, &label, read_under).await;
+        Ok(label)
+    }
+
+    /// Caches `label`, read from the database under label generation `read_under`, unless
+    /// a label was saved since: a read that began before a save may have found the old
+    /// label, and must not put it back over the saved one (pages would show it until the
+    /// next change). Saves bump the generation after caching under the same key lock, so
+    /// either this runs first and the save overwrites it, or it finds the saved label.
+    async fn keep_read_label(&self, scene: &str, label: &Option<String>, read_under: u64) {
         self.labels
-            .try_get_with_by_ref(scene, async {
-                sqlx::query_scalar("SELECT label FROM labels WHERE scene = ?")
-                    .bind(scene)
-                    .fetch_optional(&self.reader)
-                    .await
+            .entry_by_ref(scene)
+            .and_compute_with(|cached| {
+                let unchanged = cached.is_none() && self.label_generation() == read_under;
+                ready(if unchanged {
+                    Op::Put(label.clone())
+                } else {
+                    Op::Nop
+                })
             })
-            .await
-            .map_err(|e| StoreError::Shared(e.to_string()))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("labels.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    #[actix_web::test]
+    async fn a_label_read_before_a_save_does_not_replace_the_saved_one() {
+        let (_dir, store) = store().await;
+        store.set_label("7", "old").await.unwrap();
+        store.labels.invalidate("7").await;
+        // A page's read: from the database, before the save below commits.
+        let read_under = store.label_generation();
+        let read = Some("old".to_string());
+
+        store.set_label("7", "new").await.unwrap();
+        store.keep_read_label("7", &read, read_under).await;
+
+        assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
+    }
+
+    #[actix_web::test]
+    async fn nor_when_it_finishes_between_the_save_s_caching_and_its_new_generation() {
+        let (_dir, store) = store().await;
+        let read_under = store.label_generation();
+        // The save's first step, under the key's lock; its generation is not bumped yet.
+        store.labels.insert("7".into(), Some("new".into())).await;
+
+        store
+            .keep_read_label("7", &Some("old".into()), read_under)
+            .await;
+
+        assert_eq!(store.labels.get("7").await, Some(Some("new".to_string())));
+    }
+
+    #[actix_web::test]
+    async fn nor_when_the_saved_one_has_left_the_cache_meanwhile() {
+        let (_dir, store) = store().await;
+        store.set_label("7", "old").await.unwrap();
+        let read_under = store.label_generation();
+        let read = Some("old".to_string());
+
+        store.set_label("7", "new").await.unwrap();
+        store.labels.invalidate("7").await;
+        store.keep_read_label("7", &read, read_under).await;
+
+        assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
+    }
+
+    #[actix_web::test]
+    async fn a_label_read_with_no_save_since_is_kept() {
+        let (_dir, store) = store().await;
+        store.set_label("7", "kept").await.unwrap();
+        store.labels.invalidate("7").await;
+
+        assert_eq!(store.label("7").await.unwrap().as_deref(), Some("kept"));
+        assert_eq!(store.labels.get("7").await, Some(Some("kept".to_string())));
     }
 }

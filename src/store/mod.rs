@@ -27,8 +27,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
-    Shared(String),
     #[error("storing the event failed: {0}")]
     Write(String),
     #[error("the event writer has stopped")]
