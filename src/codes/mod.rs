@@ -124,8 +124,8 @@ thread_local! {
     static TICKET_MISSES: metrics::Counter = ticket_counter("miss");
 }
 
-/// Counts a code answered from a worker's own copy ([`WorkerAnswers`]): a cache hit too.
-pub fn count_worker_hit() {
+/// Counts a ticket cache hit, the shared cache's or a worker's copy's.
+fn count_ticket_hit() {
     TICKET_HITS.with(|hits| hits.increment(1));
 }
 
@@ -170,7 +170,7 @@ impl CodeService {
         client: impl FnOnce() -> String,
     ) -> Result<Arc<CodeEntry>, CodeError> {
         if let Some(ticket) = self.tickets.get(code).await {
-            TICKET_HITS.with(|hits| hits.increment(1));
+            count_ticket_hit();
             return Ok(ticket);
         }
         TICKET_MISSES.with(|misses| misses.increment(1));

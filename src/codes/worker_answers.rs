@@ -60,17 +60,29 @@ impl WorkerAnswers {
     /// The page of `code`, if this worker kept it under label generation `generation` and
     /// its ticket is still servable.
     pub fn page(&self, code: &CodeRequest, generation: u64) -> Option<Bytes> {
-        let codes = self.codes.borrow();
-        let answers = codes.get(code).filter(|a| a.servable(Instant::now()))?;
-        let (kept_under, page) = answers.page.as_ref()?;
-        (*kept_under == generation).then(|| page.clone())
+        self.served(code, |answers| {
+            let (kept_under, page) = answers.page.as_ref()?;
+            (*kept_under == generation).then(|| page.clone())
+        })
     }
 
     /// The JSON of `code`, if this worker kept it and its ticket is still servable.
     pub fn json(&self, code: &CodeRequest) -> Option<Bytes> {
+        self.served(code, |answers| answers.json.clone())
+    }
+
+    /// `pick` from the answers of `code` while its ticket is servable; a hit counts as a
+    /// ticket cache hit.
+    fn served(
+        &self,
+        code: &CodeRequest,
+        pick: impl FnOnce(&Answers) -> Option<Bytes>,
+    ) -> Option<Bytes> {
         let codes = self.codes.borrow();
         let answers = codes.get(code).filter(|a| a.servable(Instant::now()))?;
-        answers.json.clone()
+        let answer = pick(answers)?;
+        super::count_ticket_hit();
+        Some(answer)
     }
 
     /// Keeps a copy of the page of `code` showing `ticket`.
@@ -88,13 +100,9 @@ impl WorkerAnswers {
         });
     }
 
-    /// Number of codes kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.codes.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn update(&self, code: &CodeRequest, ticket: &Ticket, set: impl FnOnce(&mut Answers)) {
@@ -200,7 +208,7 @@ mod tests {
         );
 
         assert_eq!(answers.page(&one, 0), None);
-        assert!(answers.is_empty());
+        assert_eq!(answers.len(), 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use time::macros::format_description;
 use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
-use crate::codes::{self, CodeEntry, WorkerAnswers};
+use crate::codes::{CodeEntry, WorkerAnswers};
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, html, human_duration};
@@ -81,7 +81,6 @@ pub async fn page(
     // Read before the label: a label saved meanwhile makes the next request render again.
     let generation = state.store.label_generation();
     if let Some(body) = answers.page(&code, generation) {
-        codes::count_worker_hit();
         return Ok(html(StatusCode::OK, body));
     }
     let entry = ticket(&req, &state, &client, &code)
@@ -160,32 +159,35 @@ pub async fn json(
 ) -> Result<HttpResponse, ApiError> {
     let code = requested_code(&req, &state)?;
     if let Some(body) = answers.json(&code) {
-        codes::count_worker_hit();
         return Ok(json_response(body));
     }
     let entry = ticket(&req, &state, &client, &code).await?;
-    if let Some(body) = entry.json() {
-        answers.keep_json(&code, &entry.ticket, &body);
-        return Ok(json_response(body));
-    }
-    let ticket = &entry.ticket;
-    let body = {
-        let json = CodeJson {
-            scene: &code.scene,
-            kind: code.kind.name(),
-            action_name: code.action_name(),
-            ticket: &ticket.ticket,
-            url: &ticket.url,
-            image_url: image_url(&state.mp_base, &ticket.ticket),
-            expire_seconds: ticket.expire_seconds,
-            expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
-        };
-        // Serializing strings and numbers cannot fail.
-        Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+    let body = match entry.json() {
+        Some(body) => body,
+        None => {
+            let body = render_json(&state, &code, &entry.ticket);
+            entry.keep_json(&body);
+            body
+        }
     };
-    entry.keep_json(&body);
     answers.keep_json(&code, &entry.ticket, &body);
     Ok(json_response(body))
+}
+
+/// The code as JSON, once per ticket.
+fn render_json(state: &AppState, code: &CodeRequest, ticket: &Ticket) -> Bytes {
+    let json = CodeJson {
+        scene: &code.scene,
+        kind: code.kind.name(),
+        action_name: code.action_name(),
+        ticket: &ticket.ticket,
+        url: &ticket.url,
+        image_url: image_url(&state.mp_base, &ticket.ticket),
+        expire_seconds: ticket.expire_seconds,
+        expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+    };
+    // Serializing strings and numbers cannot fail.
+    Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
 }
 
 fn json_response(body: Bytes) -> HttpResponse {
