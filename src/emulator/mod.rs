@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-pub use push::{Follower, SignedPush, scan_xml, sign_push};
+pub use push::{Follower, SignedPush, scan_xml, sign_push, sign_push_now};
 use state::TokenProblem;
 pub use state::{Api, Emulator, EmulatorConfig, Fault, PushTarget, RecordedRequest};
 

@@ -46,6 +46,13 @@ pub fn sign_push(target: &PushTarget, xml: &str, timestamp: &str, nonce: &str) -
     }
 }
 
+/// Signs `xml` for `target` as WeChat does at the moment it pushes: the current time and a
+/// fresh nonce, which the callback requires (it refuses old timestamps and reused nonces).
+pub fn sign_push_now(target: &PushTarget, xml: &str) -> SignedPush {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    sign_push(target, xml, &now.to_string(), &random_text(16))
+}
+
 /// The XML of a scan of `scene` by a user who is new or already follows.
 pub fn scan_xml(
     scene: &str,
@@ -92,7 +99,7 @@ impl Emulator {
         let openid = format!("o{}", random_text(27));
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let xml = scan_xml(scene, ticket, follower, &openid, now);
-        let push = sign_push(&target, &xml, &now.to_string(), &random_text(10));
+        let push = sign_push_now(&target, &xml);
         let mut response = http
             .post(format!("{}?{}", target.url, push.query))
             .timeout(Duration::from_secs(5))

@@ -1,7 +1,7 @@
 //! The callback: handshake, signatures, safe mode, every event type, duplicates, bad input.
 
 use futures_util::future::join_all;
-use scene_qr::emulator::{Follower, PushTarget, scan_xml, sign_push};
+use scene_qr::emulator::{Follower, PushTarget, scan_xml, sign_push_now};
 use scene_qr::wechat::crypto::AesKey;
 use scene_qr::wechat::push::to_xml;
 use scene_qr::wechat::signature::sign;
@@ -157,7 +157,7 @@ async fn a_push_with_a_wrong_signature_is_refused_and_not_stored() {
     let app = spawn_app().await;
     let mut target = app.push_target();
     target.token = "notourtoken".into();
-    let push = sign_push(&target, &event_xml("o1", Y2000, "SCAN", "1"), "1", "n");
+    let push = sign_push_now(&target, &event_xml("o1", Y2000, "SCAN", "1"));
 
     let response = app
         .post(
@@ -236,8 +236,8 @@ async fn a_safe_mode_push_for_another_appid_or_with_a_wrong_msg_signature_is_ref
         appid: "wx9999999999999999".into(),
         ..app.push_target()
     };
-    let for_other_app = sign_push(&other_app, &xml, "1", "n");
-    let mut tampered = sign_push(&app.push_target(), &xml, "1", "n");
+    let for_other_app = sign_push_now(&other_app, &xml);
+    let mut tampered = sign_push_now(&app.push_target(), &xml);
     tampered.query = tampered.query.replace("msg_signature=", "msg_signature=0");
 
     let wrong_appid = app

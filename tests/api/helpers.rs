@@ -12,7 +12,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use scene_qr::domain::Lifetime;
-use scene_qr::emulator::{self, Emulator, EmulatorConfig, PushTarget, sign_push};
+use scene_qr::emulator::{self, Emulator, EmulatorConfig, PushTarget, sign_push_now};
 use scene_qr::settings::{AuthMode, Permission, Secret, Settings, TokenEndpoint};
 use scene_qr::startup::Application;
 use tempfile::TempDir;
@@ -201,7 +201,7 @@ impl TestApp {
 
     /// Pushes `xml` to the callback, signed (and encrypted in safe mode) as WeChat does.
     pub async fn push(&self, xml: &str) -> Response {
-        let push = sign_push(&self.push_target(), xml, "1700000000", "nonce42");
+        let push = sign_push_now(&self.push_target(), xml);
         self.post(
             &format!("/wechat/callback?{}", push.query),
             push.body.into_bytes(),

@@ -84,7 +84,7 @@ async fn the_log_at_trace_level_never_contains_the_secret_or_a_token() {
         openid,
         946771200,
     );
-    let push = scene_qr::emulator::sign_push(&target, &xml, "1", "n");
+    let push = scene_qr::emulator::sign_push_now(&target, &xml);
     let pushed = client
         .post(format!("{address}/wechat/callback?{}", push.query))
         .send_body(push.body)

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use scene_qr::emulator::{PushTarget, sign_push};
+use scene_qr::emulator::{PushTarget, sign_push_now};
 use scene_qr::wechat::push::to_xml;
 
 use crate::helpers::ChildApp;
@@ -34,7 +34,7 @@ async fn no_acknowledged_event_is_lost(signal: &str) {
             ("Event", "SCAN"),
             ("EventKey", "door"),
         ]);
-        let push = sign_push(&target, &xml, "1", "n");
+        let push = sign_push_now(&target, &xml);
         let request = client
             .post(format!("{}?{}", target.url, push.query))
             .send_body(push.body);
