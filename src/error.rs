@@ -23,6 +23,12 @@ pub enum AppError {
     /// 502 when WeChat refused, broke or could not be reached; 504 when it was too slow.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// 413: a body larger than the route takes.
+    #[error("the request's body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// 408: a body that did not arrive in time.
+    #[error("the request's body did not arrive within {} s", .within.as_secs())]
+    TooSlow { within: std::time::Duration },
     /// 403: a form posted from another site.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -32,6 +38,13 @@ pub enum AppError {
     /// 429: the client has used its allowance of new codes.
     #[error("too many new codes from you: try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// 429: the service has used its allowance of new codes, whoever asked.
+    #[error("too many new codes on this server: try again in {retry_after} s")]
+    ServerBusy { retry_after: u64 },
+    /// 503: the database could not save something (full disk, a lock held by another
+    /// program); nothing was acknowledged. The writer logs the outage once.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// 500: a fault of scene-qr itself (the text is for the log, not the page).
     #[error("internal error: {0}")]
     Internal(String),
@@ -41,8 +54,13 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::Forbidden(_) | AppError::PermanentDenied => StatusCode::FORBIDDEN,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } | AppError::ServerBusy { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            AppError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -52,10 +70,13 @@ impl AppError {
     /// A headline for the page.
     fn title(&self) -> &'static str {
         match self {
-            AppError::BadRequest { .. } => "This request is not valid",
+            AppError::BadRequest { .. } | AppError::TooLarge { .. } | AppError::TooSlow { .. } => {
+                "This request is not valid"
+            }
             AppError::Forbidden(_) => "This request is not allowed",
             AppError::PermanentDenied => "Permanent codes are switched off",
-            AppError::RateLimited { .. } => "Too many new codes",
+            AppError::RateLimited { .. } | AppError::ServerBusy { .. } => "Too many new codes",
+            AppError::StoreUnavailable(_) => "Nothing was saved",
             AppError::Upstream(UpstreamError::Rejected { .. }) => {
                 "WeChat refused to create the code"
             }
@@ -78,6 +99,8 @@ impl AppError {
         match self {
             AppError::BadRequest { allowed, .. } => Some(allowed),
             AppError::Forbidden(_) => None,
+            AppError::TooLarge { .. } => Some("The forms here hold a few short fields."),
+            AppError::TooSlow { .. } => Some("Send the form again."),
             AppError::PermanentDenied => Some(
                 "An account may hold at most 100,000 permanent codes, and they can never be \
                  deleted, so this server creates none. Use a temporary code (up to 30 days), or \
@@ -87,6 +110,16 @@ impl AppError {
             AppError::RateLimited { .. } => Some(
                 "Codes already created are not limited. The allowance of new codes \
                  (SCENE_QR_NEW_CODES_PER_MINUTE) protects the account's daily WeChat quota.",
+            ),
+            AppError::ServerBusy { .. } => Some(
+                "Codes already created are not limited. The whole server's allowance of new \
+                 codes (SCENE_QR_NEW_CODES_PER_MINUTE_TOTAL) protects the account's daily \
+                 WeChat quota; it is shared by everyone using this server.",
+            ),
+            AppError::StoreUnavailable(_) => Some(
+                "The database could not save this, so nothing was changed. Try again in a \
+                 minute. If it keeps happening, tell the administrator: /healthz says why \
+                 (a full disk, or the database file locked by another program).",
             ),
             AppError::Upstream(UpstreamError::Rejected { errcode, .. }) => errcode::hint(*errcode),
             AppError::Upstream(UpstreamError::Timeout { .. }) => Some(
@@ -113,9 +146,16 @@ impl AppError {
     fn log(&self) {
         match self {
             AppError::BadRequest { message, .. } => log::debug!("bad request: {message}"),
+            AppError::TooLarge { .. } | AppError::TooSlow { .. } => log::debug!("{self}"),
             AppError::Forbidden(why) => log::warn!("forbidden: {why}"),
             AppError::PermanentDenied => log::info!("refused a permanent code: not allowed"),
             AppError::RateLimited { .. } => log::info!("refused a new code: over the allowance"),
+            AppError::ServerBusy { .. } => {
+                log::info!("refused a new code: over the server's allowance")
+            }
+            // The database writer logs each outage once; one line per refused request
+            // would fill the log during one.
+            AppError::StoreUnavailable(e) => log::debug!("{e}"),
             AppError::Upstream(e) => log::warn!("{e}"),
             AppError::Internal(e) => log::error!("{e}"),
         }
@@ -147,6 +187,10 @@ impl From<CodeError> for AppError {
             CodeError::RateLimited { retry_after } => AppError::RateLimited {
                 retry_after: retry_after.as_secs_f64().ceil() as u64,
             },
+            CodeError::ServerBusy { retry_after } => AppError::ServerBusy {
+                retry_after: retry_after.as_secs_f64().ceil() as u64,
+            },
+            CodeError::NotRecorded(e) => AppError::StoreUnavailable(e),
         }
     }
 }
@@ -154,7 +198,7 @@ impl From<CodeError> for AppError {
 impl AppError {
     /// Extra headers the status calls for.
     fn decorate(&self, response: &mut HttpResponse) {
-        if let AppError::RateLimited { retry_after } = self
+        if let AppError::RateLimited { retry_after } | AppError::ServerBusy { retry_after } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
         {
             response.headers_mut().insert(RETRY_AFTER, value);
@@ -164,7 +208,11 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(e.to_string())
+        if e.is_write() {
+            AppError::StoreUnavailable(e.to_string())
+        } else {
+            AppError::Internal(e.to_string())
+        }
     }
 }
 

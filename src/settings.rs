@@ -119,6 +119,19 @@ pub struct Settings {
     #[arg(long, env = "SCENE_QR_NEW_CODES_PER_MINUTE", default_value = "120", value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub new_codes_per_minute: u32,
 
+    /// New codes the whole service may create per minute, whoever asks (the burst
+    /// allowance is the same number): many clients together must not spend the account's
+    /// daily quota of 100,000 creates. 0 turns the limit off.
+    #[arg(long, env = "SCENE_QR_NEW_CODES_PER_MINUTE_TOTAL", default_value = "600", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub new_codes_per_minute_total: u32,
+
+    /// Pushes to /wechat/callback are refused when their signed timestamp is further than
+    /// this many seconds from this server's clock, and a signed query is accepted again
+    /// only with the body it first came with (plaintext pushes sign only the query). 0
+    /// turns both checks off.
+    #[arg(long, env = "SCENE_QR_PUSH_WINDOW_SECONDS", default_value = "300", value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub push_window_seconds: u32,
+
     /// Who may embed the pages in a frame: the `frame-ancestors` sources of the
     /// Content-Security-Policy, e.g. `'self' https://tools.example.com`.
     #[arg(long, env = "SCENE_QR_FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]

@@ -12,16 +12,17 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{self, Access};
-use crate::codes::{CodeService, WorkerAnswers};
+use crate::codes::{CodeService, NewCodeAllowance, WorkerAnswers};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::{Callback, CallbackConfig};
 use crate::routes::{self, AppState};
 use crate::security_headers::{SecurityHeaders, content_security_policy};
 use crate::settings::{AuthMode, ConfigError, Mode, Secret, Settings};
-use crate::store::{Store, StoreError, StoreWriter, WriterTask};
+use crate::store::{Store, StoreError, WriterTask};
 use crate::telemetry::{self, ObserveRequests};
 use crate::wechat::crypto::AesKey;
+use crate::wechat::freshness::PushFreshness;
 use crate::wechat::{UpstreamConfig, WechatClient};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,17 +104,23 @@ impl Application {
         let policy = content_security_policy(&mp_base, &settings.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
-        let store = Store::open(&settings.database_url).await?;
-        let (writer, writer_task) = StoreWriter::start(&store);
+        let (store, writer_task) = Store::open(&settings.database_url).await?;
         let callback = web::Data::new(Callback {
             config: callback_config(settings, &upstream, sandbox.as_ref(), address),
-            writer: writer.clone(),
+            store: store.clone(),
+            freshness: PushFreshness::new(settings.push_window_seconds),
         });
         let layout = Layout {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
-        let codes = CodeService::new(store.clone(), writer, settings.new_codes_per_minute);
+        let codes = CodeService::new(
+            store.clone(),
+            NewCodeAllowance {
+                per_client: settings.new_codes_per_minute,
+                in_total: settings.new_codes_per_minute_total,
+            },
+        );
         let loaded = codes.load_live_codes(settings.expire_seconds).await?;
         log::info!("{loaded} live codes loaded from the database");
         let state = AppState {
@@ -152,9 +159,15 @@ impl Application {
             app.configure(|cfg| routes::configure(cfg, layout.sandbox))
                 .default_service(web::to(move || async move { not_found(layout) }))
         });
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers.into());
-        }
+        let workers = settings.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            usize::from,
+        );
+        // Idle connections and slow request heads are closed after actix's 5 s client
+        // request timeout, bodies after the handlers' own limits (routes/body.rs).
+        server = server
+            .workers(workers)
+            .max_connections(connections_per_worker(workers));
         // Signals are handled in `run_until_stopped`: actix-server would stop at once on
         // SIGINT, dropping requests in flight.
         let server = server.disable_signals().listen(listener)?.run();
@@ -211,6 +224,35 @@ impl Application {
     }
 }
 
+/// File descriptors kept back from client connections: the database (its writer, four
+/// readers, the WAL and shared-memory files), connections to WeChat, the log, and the
+/// emulator in sandbox mode.
+const RESERVED_FILES: u64 = 256;
+/// actix's own default, kept as the ceiling where the open-file limit is high.
+const MAX_CONNECTIONS_PER_WORKER: u64 = 25_000;
+
+/// Raises the open-file limit to its hard maximum, and returns how many connections each
+/// worker may hold so that together they never take the descriptors the service needs
+/// for anything else. Past that count a worker stops accepting until connections close,
+/// instead of failing every `accept` with "too many open files" and starving the database
+/// of descriptors.
+fn connections_per_worker(workers: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let (soft, _) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
+            log::warn!("cannot raise the open-file limit ({e}); it stays at {soft}");
+            soft
+        }
+    };
+    let per_worker = (limit.saturating_sub(RESERVED_FILES) / workers.max(1) as u64)
+        .clamp(16, MAX_CONNECTIONS_PER_WORKER);
+    log::info!(
+        "open-file limit {limit}: at most {per_worker} connections on each of {workers} workers"
+    );
+    usize::try_from(per_worker).unwrap_or(usize::MAX)
+}
+
 fn access_control(settings: &Settings) -> Result<Access, ConfigError> {
     Ok(match settings.auth {
         AuthMode::None => Access::Open,
@@ -252,6 +294,14 @@ fn callback_config(
                 );
                 return None;
             };
+            if settings.encoding_aes_key.is_none() {
+                log::warn!(
+                    "WECHAT_ENCODING_AES_KEY is not set, so pushes come in plaintext mode, where \
+                     WeChat signs the query but not the event. Safe mode (the account's \
+                     EncodingAESKey in WECHAT_ENCODING_AES_KEY, and safe mode chosen in its server \
+                     configuration) signs and encrypts each event"
+                );
+            }
             CallbackConfig {
                 token,
                 aes_key: settings.encoding_aes_key.clone(),

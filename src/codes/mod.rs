@@ -4,17 +4,18 @@
 //! the answers of the codes it served last ([`WorkerAnswers`]).
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::domain::{CodeRequest, Kind, Lifetime};
-use crate::store::{Store, StoreError, StoreWriter};
+use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
@@ -28,6 +29,14 @@ pub enum CodeError {
     /// The client has used its allowance of new codes; it may try again after this.
     #[error("too many new codes: try again in {} s", .retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// The service as a whole has used its allowance of new codes per minute.
+    #[error("too many new codes on this server: try again in {} s", .retry_after.as_secs())]
+    ServerBusy { retry_after: Duration },
+    /// WeChat created the code, but the inventory could not record it, so it is not shown
+    /// (a page is a promise that the code is remembered). The ticket is kept in memory and
+    /// recorded on the next request, not created again.
+    #[error("the new code could not be saved: {0}")]
+    NotRecorded(String),
 }
 
 /// Bytes of rendered answers kept in the shared cache: pages of hot codes are served as
@@ -137,26 +146,44 @@ fn ticket_counter(result: &'static str) -> metrics::Counter {
     )
 }
 
+/// Codes created on WeChat that the inventory has not recorded yet, at most this many: a
+/// bound on what an outage of the database can hold in memory.
+const MAX_UNRECORDED: usize = 10_000;
+
+/// The allowances of new codes, each per minute with a burst of the same size; 0 is no
+/// limit.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCodeAllowance {
+    pub per_client: u32,
+    pub in_total: u32,
+}
+
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
     tickets: TicketCache<CodeEntry>,
     store: Store,
-    writer: StoreWriter,
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
     /// map inside governor), so clients never queue behind one lock.
     new_codes: Option<DefaultKeyedRateLimiter<String>>,
+    /// New codes per minute for the whole service, whoever asks: many clients (or
+    /// addresses) together must not spend the account's daily quota, or this process's
+    /// memory, without bound.
+    new_codes_in_total: Option<DefaultDirectRateLimiter>,
+    /// Created, not yet recorded (the database was failing): used again, not created again.
+    unrecorded: Mutex<HashMap<CodeRequest, Ticket>>,
 }
 
 impl CodeService {
-    pub fn new(store: Store, writer: StoreWriter, new_codes_per_minute: u32) -> Self {
+    pub fn new(store: Store, allowance: NewCodeAllowance) -> Self {
+        let per_minute = |n| NonZeroU32::new(n).map(Quota::per_minute);
         Self {
             tokens: TokenCache::new(),
             tickets: TicketCache::new(),
             store,
-            writer,
-            new_codes: NonZeroU32::new(new_codes_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            new_codes: per_minute(allowance.per_client).map(RateLimiter::keyed),
+            new_codes_in_total: per_minute(allowance.in_total).map(RateLimiter::direct),
+            unrecorded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -186,15 +213,7 @@ impl CodeService {
         code: &CodeRequest,
         client: impl FnOnce() -> String,
     ) -> Result<Arc<CodeEntry>, CodeError> {
-        // Only new codes count against the allowance: a cached code costs WeChat nothing.
-        if let Some(limiter) = &self.new_codes
-            && let Err(not_until) = limiter.check_key(&client())
-        {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(CodeError::RateLimited {
-                retry_after: wait.max(Duration::from_secs(1)),
-            });
-        }
+        self.within_allowance(client)?;
         let ticket = self
             .tickets
             .get_with(code, async {
@@ -208,17 +227,67 @@ impl CodeService {
                         Err(e) => log::warn!("looking up earlier codes failed: {e}"),
                     }
                 }
-                let ticket = create_ticket(wechat, &self.tokens, code).await?;
-                if let Err(e) = self.writer.record_code(code, ticket.clone()).await {
-                    log::error!(
-                        "the new code for scene {} was not recorded: {e}",
-                        code.scene
-                    );
+                let ticket = match self.take_unrecorded(code) {
+                    Some(ticket) => ticket,
+                    None => create_ticket(wechat, &self.tokens, code).await?,
+                };
+                if let Err(e) = self.store.record_code(code, &ticket).await {
+                    self.keep_unrecorded(code, ticket);
+                    return Err(CodeError::NotRecorded(e.to_string()));
                 }
                 Ok(Arc::new(CodeEntry::new(ticket)))
             })
             .await?;
         Ok(ticket)
+    }
+
+    /// Spends one new code of the client's allowance, then one of the service's. Only new
+    /// codes count: a cached code costs WeChat nothing. The client's comes first so that a
+    /// client over its own allowance never uses up the one everybody shares.
+    fn within_allowance(&self, client: impl FnOnce() -> String) -> Result<(), CodeError> {
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .max(Duration::from_secs(1))
+        };
+        if let Some(limiter) = &self.new_codes
+            && let Err(not_until) = limiter.check_key(&client())
+        {
+            return Err(CodeError::RateLimited {
+                retry_after: wait(not_until),
+            });
+        }
+        if let Some(limiter) = &self.new_codes_in_total
+            && let Err(not_until) = limiter.check()
+        {
+            return Err(CodeError::ServerBusy {
+                retry_after: wait(not_until),
+            });
+        }
+        Ok(())
+    }
+
+    /// A ticket created earlier that the inventory could not record, if still servable.
+    fn take_unrecorded(&self, code: &CodeRequest) -> Option<Ticket> {
+        let ticket = self.unrecorded_tickets().remove(code)?;
+        let servable = ticket
+            .servable_for(time::OffsetDateTime::now_utc())
+            .is_none_or(|left| !left.is_zero());
+        servable.then_some(ticket)
+    }
+
+    fn keep_unrecorded(&self, code: &CodeRequest, ticket: Ticket) {
+        let mut unrecorded = self.unrecorded_tickets();
+        if unrecorded.len() < MAX_UNRECORDED {
+            unrecorded.insert(code.clone(), ticket);
+        }
+    }
+
+    fn unrecorded_tickets(&self) -> std::sync::MutexGuard<'_, HashMap<CodeRequest, Ticket>> {
+        // Nothing can be left half-done under this lock: recover it after a panic.
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Fills the cache with the live codes of the database, so that a restart creates

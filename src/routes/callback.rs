@@ -2,19 +2,31 @@
 //! and pushes follows and scans to it as signed (optionally encrypted) XML `POST`s.
 //!
 //! A push is answered `success` only once its event is committed, so an acknowledged scan
-//! is never lost; anything else makes WeChat retry, and retries are stored once.
+//! is never lost; anything else makes WeChat retry, and retries are stored once. Every push
+//! is answered within [`ANSWER_WITHIN`], before WeChat stops waiting, and its query is
+//! checked (signature, timestamp) before a byte of its body is read.
+
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::body::{self, BodyError};
 use crate::settings::Secret;
-use crate::store::{StoreWriter, Stored};
+use crate::store::{Store, Stored, unix_now};
 use crate::wechat::crypto::AesKey;
+use crate::wechat::freshness::{PushFreshness, Stale};
 use crate::wechat::push::{self, Push};
 use crate::wechat::signature;
 
 /// Largest push accepted: real ones are under 2 KiB.
 pub const MAX_PUSH_BYTES: usize = 64 * 1024;
+
+/// WeChat waits 5 s for an answer and then retries; an answer after that is wasted, and a
+/// `success` it never saw makes it send the push again. So a push that is not read and
+/// stored within this time is answered with an error (WeChat retries it) while there is
+/// still time for the answer to arrive.
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(4_000);
 
 /// How pushes are verified and decrypted.
 pub struct CallbackConfig {
@@ -27,7 +39,9 @@ pub struct CallbackConfig {
 /// The callback's state; `config` is `None` in live mode without `WECHAT_TOKEN`.
 pub struct Callback {
     pub config: Option<CallbackConfig>,
-    pub writer: StoreWriter,
+    pub store: Store,
+    /// Refuses old timestamps and replayed signed queries.
+    pub freshness: PushFreshness,
 }
 
 fn plain(status: StatusCode, text: &str) -> HttpResponse {
@@ -104,13 +118,35 @@ pub async fn handshake(req: HttpRequest, callback: web::Data<Callback>) -> HttpR
 
 pub async fn receive(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     callback: web::Data<Callback>,
 ) -> HttpResponse {
+    let started = Instant::now();
     let Some(config) = &callback.config else {
         return disabled();
     };
+    // The query alone says whether the push can be ours: a stranger's push is refused
+    // without waiting for its body.
     let signed = Signed::from_request(&req);
+    if !signed.signs(&config.token, None) {
+        return forbidden();
+    }
+    if let Err(stale) = callback
+        .freshness
+        .check_timestamp(&signed.timestamp, unix_now())
+    {
+        return refused_stale(&stale);
+    }
+    let body = match body::read(&req, payload, MAX_PUSH_BYTES, ANSWER_WITHIN).await {
+        Ok(body) => body,
+        Err(e) => return unreadable(&e),
+    };
+    if let Err(stale) = callback
+        .freshness
+        .claim(&signed.timestamp, &signed.nonce, &body)
+    {
+        return refused_stale(&stale);
+    }
     let fields = match open(config, &signed, &body) {
         Ok(fields) => fields,
         Err(Refusal::Signature) => return forbidden(),
@@ -127,29 +163,39 @@ pub async fn receive(
     };
     let kind = event.kind.as_str();
     metrics::counter!("scene_qr_callback_events_total", "event" => kind).increment(1);
-    let stored = callback.writer.store(event).await;
-    if let Ok(outcome) = &stored {
-        let outcome = match outcome {
-            Stored::New => "new",
-            Stored::Duplicate => "duplicate",
-        };
-        metrics::counter!("scene_qr_stored_events_total", "outcome" => outcome).increment(1);
-    }
+    let left = ANSWER_WITHIN.saturating_sub(started.elapsed());
+    let stored = actix_web::rt::time::timeout(left, callback.store.store_event(event)).await;
+    let outcome = match &stored {
+        Ok(Ok(Stored::New)) => "new",
+        Ok(Ok(Stored::Duplicate)) => "duplicate",
+        Ok(Err(_)) => "failed",
+        Err(_) => "late",
+    };
+    metrics::counter!("scene_qr_stored_events_total", "outcome" => outcome).increment(1);
     match stored {
-        Ok(Stored::New) => {
+        Ok(Ok(Stored::New)) => {
             log::debug!("stored a {kind} event");
             plain(StatusCode::OK, "success")
         }
-        Ok(Stored::Duplicate) => {
+        Ok(Ok(Stored::Duplicate)) => {
             log::debug!("a retried {kind} push was already stored");
             plain(StatusCode::OK, "success")
         }
-        Err(e) => {
-            log::error!("a {kind} push was not stored: {e}");
-            // Not `success`: WeChat retries the push, so the scan is not lost.
+        // Not `success`: WeChat retries the push, so the scan is not lost. The database
+        // writer logs each outage once; a line per push would flood the log during one.
+        Ok(Err(e)) => {
+            log::debug!("a {kind} push was not stored: {e}");
             plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::SERVICE_UNAVAILABLE,
                 "the event could not be stored; WeChat will retry",
+            )
+        }
+        // The write may still be committed; WeChat's retry will then find it stored.
+        Err(_) => {
+            log::debug!("a {kind} push was not stored within {ANSWER_WITHIN:?}");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event was not stored in time; WeChat will retry",
             )
         }
     }
@@ -163,15 +209,13 @@ enum Refusal {
     Malformed(String),
 }
 
-/// Verifies the push and returns its fields, decrypted in safe mode.
+/// The push's fields, decrypted (and their `msg_signature` checked) in safe mode; the
+/// query's own signature was checked before the body was read.
 fn open(config: &CallbackConfig, signed: &Signed, body: &[u8]) -> Result<push::Fields, Refusal> {
     let malformed = |e: &dyn std::fmt::Display| Refusal::Malformed(e.to_string());
     let safe_mode = signed.encrypt_type.as_deref() == Some("aes");
     if !safe_mode {
-        // Check the signature before reading the body at all.
-        if !signed.signs(&config.token, None) {
-            return Err(Refusal::Signature);
-        }
+        // The query's signature, checked before the body was read, is all there is.
         return push::parse_fields(body).map_err(|e| malformed(&e));
     }
     let Some(key) = &config.aes_key else {
@@ -195,6 +239,21 @@ fn open(config: &CallbackConfig, signed: &Signed, body: &[u8]) -> Result<push::F
 fn forbidden() -> HttpResponse {
     log::warn!("refused a push to /wechat/callback: the signature does not match");
     plain(StatusCode::FORBIDDEN, "signature does not match")
+}
+
+fn refused_stale(stale: &Stale) -> HttpResponse {
+    log::warn!("refused a push to /wechat/callback: {stale}");
+    plain(StatusCode::FORBIDDEN, &stale.to_string())
+}
+
+fn unreadable(error: &BodyError) -> HttpResponse {
+    log::warn!("refused a push to /wechat/callback: {error}");
+    let status = match error {
+        BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+        BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+    };
+    plain(status, &error.to_string())
 }
 
 fn bad_push(reason: &str) -> HttpResponse {

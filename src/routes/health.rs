@@ -1,9 +1,26 @@
-//! Liveness for load balancers and orchestrators: no upstream call, no state.
+//! Health for load balancers and orchestrators: no upstream call. It reports whether the
+//! database takes writes, since an instance that cannot store pushes answers every one of
+//! them with an error.
 
 use actix_web::HttpResponse;
+use actix_web::web;
 
-pub async fn check() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
+use super::AppState;
+
+pub async fn check(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.write_outage() {
+        None => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ok"),
+        Some(outage) => {
+            let seconds = (time::OffsetDateTime::now_utc() - outage.since).whole_seconds();
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!(
+                    "store failing: database writes have failed for {seconds} s \
+                     ({} refused): {}\n",
+                    outage.refused, outage.reason
+                ))
+        }
+    }
 }

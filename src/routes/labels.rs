@@ -3,6 +3,7 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::stats::scene_path;
 use super::{AppState, refuse_cross_site_form};
 use crate::domain::MAX_SCENE_STR_CHARS;
@@ -12,14 +13,20 @@ use crate::store::labels::MAX_LABEL_CHARS;
 const ALLOWED: &str = "scene: 1 to 64 characters; label: up to 100 characters of text \
     without line breaks (empty removes the name).";
 
+/// Where a form may send staff back to: the pages of this service that have the form.
+const BACK_TO: [&str; 4] = ["/qrcode", "/stats", "/open", "/"];
+
 pub async fn save(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let layout = state.layout;
     let fail = |error| PageError { error, layout };
     refuse_cross_site_form(&req).map_err(fail)?;
+    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN)
+        .await
+        .map_err(|e| fail(e.into()))?;
     let mut scene = String::new();
     let mut label = String::new();
     let mut back = String::new();
@@ -50,8 +57,7 @@ pub async fn save(
         .set_label(&scene, &label)
         .await
         .map_err(|e| fail(e.into()))?;
-    // Only a path on this site: a form must not be able to send staff elsewhere.
-    let location = if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
+    let location = if is_own_page(&back) {
         back
     } else {
         scene_path(&scene)
@@ -59,4 +65,52 @@ pub async fn save(
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .finish())
+}
+
+/// Whether `back` is one of this service's pages, so that a form cannot send staff
+/// elsewhere. Browsers drop tabs and line breaks from a URL and read `\` as `/`, so
+/// `/\t/evil.example` is `//evil.example`, another site: only the known pages, followed by
+/// nothing, a query or a path of printable characters, pass.
+fn is_own_page(back: &str) -> bool {
+    if back.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return false;
+    }
+    BACK_TO.iter().any(|page| match back.strip_prefix(page) {
+        Some(rest) => {
+            rest.is_empty()
+                || rest.starts_with('?')
+                || (*page != "/" && rest.starts_with('/') && !rest.starts_with("//"))
+        }
+        None => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_page;
+
+    #[test]
+    fn the_pages_with_the_form_are_accepted_as_the_way_back() {
+        for back in ["/", "/qrcode?scene_id=1", "/stats", "/stats/shop-1", "/stats?from=2026-01-01", "/open"] {
+            assert!(is_own_page(back), "{back}");
+        }
+    }
+
+    #[test]
+    fn anything_a_browser_could_read_as_another_site_is_not() {
+        for back in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/stats//evil.example",
+            "https://evil.example/",
+            "/evil",
+            "/qrcodes",
+            "",
+        ] {
+            assert!(!is_own_page(back), "{back:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP routes. Each module is one feature; [`configure`] mounts them all.
 
 mod assets;
+mod body;
 pub mod callback;
 mod health;
 mod home;
@@ -84,7 +85,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
         .service(get_only("/api/stats", stats::json))
         .service(
             web::resource("/wechat/callback")
-                .app_data(web::PayloadConfig::new(callback::MAX_PUSH_BYTES))
                 .route(web::get().to(callback::handshake))
                 .route(web::post().to(callback::receive)),
         )

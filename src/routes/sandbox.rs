@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::stats::scene_path;
 use super::{AppState, refuse_cross_site_form};
 use crate::emulator::{Emulator, Follower};
@@ -13,7 +14,7 @@ use crate::error::{AppError, PageError};
 
 pub async fn scan(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     emulator: web::Data<Arc<Emulator>>,
     http: web::Data<awc::Client>,
@@ -21,6 +22,9 @@ pub async fn scan(
     let layout = state.layout;
     let fail = |error| PageError { error, layout };
     refuse_cross_site_form(&req).map_err(fail)?;
+    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN)
+        .await
+        .map_err(|e| fail(e.into()))?;
     let mut scene = String::new();
     let mut ticket = None;
     let mut follower = None;

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use super::writer::Job;
 use super::{Store, StoreError};
 use crate::domain::{CodeRequest, Kind, Lifetime, Scene};
 use crate::wechat::Ticket;
@@ -65,6 +66,18 @@ fn ticket_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Ticket, StoreError> 
 }
 
 impl Store {
+    /// Adds a newly created code to the inventory; returns once it is committed.
+    pub async fn record_code(&self, code: &CodeRequest, ticket: &Ticket) -> Result<(), StoreError> {
+        self.jobs
+            .write(|done| Job::Code {
+                code: code.clone(),
+                ticket: ticket.clone(),
+                done,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// The permanent code created earlier for this scene, if any: one scene never spends a
     /// second of the account's 100,000 permanent codes.
     pub async fn permanent_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {

@@ -5,20 +5,26 @@ use std::sync::atomic::Ordering;
 
 use moka::ops::compute::Op;
 
+use super::writer::Job;
 use super::{Store, StoreError, unix_now};
 
 /// Longest label, in characters.
 pub const MAX_LABEL_CHARS: usize = 100;
 
-impl Store {
-    /// Names `scene`; an empty label removes the name.
-    pub async fn set_label(&self, scene: &str, label: &str) -> Result<(), StoreError> {
-        if label.is_empty() {
+/// Writes a label (inside the writer's transaction); `None` removes it.
+pub(super) async fn write_label(
+    connection: &mut sqlx::SqliteConnection,
+    scene: &str,
+    label: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    match label {
+        None => {
             sqlx::query("DELETE FROM labels WHERE scene = ?")
                 .bind(scene)
-                .execute(&self.writer)
+                .execute(connection)
                 .await?;
-        } else {
+        }
+        Some(label) => {
             sqlx::query(
                 "INSERT INTO labels (scene, label, updated_at) VALUES (?, ?, ?)
                  ON CONFLICT (scene) DO UPDATE SET label = excluded.label, updated_at = excluded.updated_at",
@@ -26,10 +32,24 @@ impl Store {
             .bind(scene)
             .bind(label)
             .bind(unix_now())
-            .execute(&self.writer)
+            .execute(connection)
             .await?;
         }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Names `scene`; an empty label removes the name. Returns once it is committed.
+    pub async fn set_label(&self, scene: &str, label: &str) -> Result<(), StoreError> {
         let label = (!label.is_empty()).then(|| label.to_string());
+        self.jobs
+            .write(|done| Job::Label {
+                scene: scene.to_string(),
+                label: label.clone(),
+                done,
+            })
+            .await?;
         // Under the key's lock, as a read filling the cache (see `keep_read_label`).
         self.labels
             .entry_by_ref(scene)
@@ -80,7 +100,7 @@ mod tests {
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("labels.db").display());
-        let store = Store::open(&url).await.unwrap();
+        let (store, _writer) = Store::open(&url).await.unwrap();
         (dir, store)
     }
 

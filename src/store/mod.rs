@@ -1,10 +1,10 @@
 //! The database: SQLite through sqlx, migrated at start-up.
 //!
-//! Writes go through one connection (SQLite has one writer at a time anyway, and a single
-//! writer never waits on its own lock); reads use a small pool of their own, which WAL
-//! mode lets run beside the writer. Scan events and new codes go through
-//! [`writer::StoreWriter`], which commits concurrent writes together, so that each
-//! acknowledgement is durable without one disk flush per write.
+//! Every write goes through one connection owned by [`writer`] (SQLite has one writer at
+//! a time anyway, and a single writer never waits on its own lock), which commits
+//! concurrent writes together so that each acknowledgement is durable without one disk
+//! flush per write. Reads use a small pool of their own, which WAL mode lets run beside
+//! the writer, and which keeps serving while writes fail.
 
 pub mod codes;
 pub mod labels;
@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
 
-pub use writer::{StoreWriter, Stored, WriterTask};
+pub use writer::{Outage, Stored, WriteHealth, WriterTask};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,17 +27,31 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("storing the event failed: {0}")]
+    /// The write was not committed; the writer has logged why.
+    #[error("the database could not save this: {0}")]
     Write(String),
-    #[error("the event writer has stopped")]
+    #[error("the database writer has stopped")]
     WriterStopped,
 }
+
+impl StoreError {
+    /// Whether this is a write that did not reach the disk (as opposed to a failed read).
+    pub fn is_write(&self) -> bool {
+        matches!(self, StoreError::Write(_) | StoreError::WriterStopped)
+    }
+}
+
+/// How long a write waits for a lock held by another process before it fails. Short: a
+/// push waiting on a lock must still be answered within WeChat's 5 seconds, and a failed
+/// write is retried (by WeChat, or by whoever saves) on a fresh connection.
+const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Handles to the database, cheap to clone and shared by every worker.
 #[derive(Clone)]
 pub struct Store {
     reader: SqlitePool,
-    writer: SqlitePool,
+    jobs: writer::Jobs,
+    health: Arc<WriteHealth>,
     /// Labels as last read or written: every code page shows its scene's label, and this
     /// keeps that off the database. Only this process writes labels, so it stays exact.
     labels: moka::future::Cache<String, Option<String>>,
@@ -47,30 +61,52 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating it when missing) and migrates the database at `url`
-    /// (`sqlite://PATH` or `sqlite::memory:`).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// (`sqlite://PATH` or `sqlite::memory:`), and starts its writer on the current
+    /// actix runtime. Stop the writer with [`WriterTask::finish`] before [`Store::close`].
+    pub async fn open(url: &str) -> Result<(Self, WriterTask), StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is on disk before it returns, so an acknowledged push survives
             // a power cut, not only a crash of this process.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
+            .busy_timeout(WRITE_BUSY_TIMEOUT);
+        let mut connection = options.connect().await?;
+        sqlx::migrate!("./migrations").run(&mut connection).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self {
+        let health = Arc::new(WriteHealth::default());
+        let (jobs, writer_task) = WriterTask::start(connection, options, health.clone());
+        let store = Self {
             reader,
-            writer,
+            jobs,
+            health,
             labels: moka::future::Cache::new(100_000),
             label_generation: Arc::new(AtomicU64::new(0)),
-        })
+        };
+        Ok((store, writer_task))
+    }
+
+    /// Stores a pushed event; returns once it is committed to disk.
+    pub async fn store_event(
+        &self,
+        event: crate::wechat::push::FollowEvent,
+    ) -> Result<Stored, StoreError> {
+        let received_at = unix_now();
+        self.jobs
+            .write(|done| writer::Job::Event {
+                event,
+                received_at,
+                done,
+            })
+            .await
+    }
+
+    /// Whether writes are failing right now, and since when.
+    pub fn write_outage(&self) -> Option<Outage> {
+        self.health.outage()
     }
 
     /// Changes with every label change.
@@ -78,9 +114,8 @@ impl Store {
         self.label_generation.load(Ordering::Acquire)
     }
 
-    /// Closes both pools, after the last write has finished.
+    /// Closes the read pool (the writer closes its own connection when it finishes).
     pub async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
     }
 }

@@ -1,14 +1,28 @@
-//! The single writer: scan events and new codes, written with group commit.
+//! The single writer: every write to the database (scan events, new codes, labels), with
+//! group commit, on one connection that is thrown away after any failed write.
 //!
-//! Each push waits for its own row to be committed before the callback answers `success`;
-//! writes that arrive while a commit is under way go together into the next transaction.
-//! One flush to disk then covers many writes, which is what lets a durable callback keep
-//! up with a burst of scans, and a cold start create thousands of codes without queuing
-//! behind one fsync each.
+//! Each write waits for its own transaction to be committed before its caller answers
+//! (`success` to WeChat, a page to staff); writes that arrive while a commit is under way
+//! go together into the next transaction. One flush to disk then covers many writes,
+//! which is what lets a durable callback keep up with a burst of scans, and a cold start
+//! create thousands of codes without queuing behind one fsync each.
+//!
+//! Why a failed write costs the connection: after some failures (SQLITE_FULL among them)
+//! SQLite rolls the transaction back by itself, and a client library that still counts it
+//! as open turns the next `BEGIN` into a `SAVEPOINT` inside a transaction that never ends;
+//! every later "commit" then returns OK while nothing reaches the disk. So transactions
+//! here are plain `BEGIN IMMEDIATE` … `COMMIT` statements (a `BEGIN` inside an open
+//! transaction is an error, never a savepoint), and after any error the connection is
+//! closed, which rolls back whatever it held, and the next batch opens a new one.
 
+use std::sync::{Arc, Mutex};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, unix_now};
+use super::StoreError;
 use crate::domain::CodeRequest;
 use crate::wechat::Ticket;
 use crate::wechat::push::FollowEvent;
@@ -18,147 +32,290 @@ const MAX_BATCH: usize = 512;
 /// Writes waiting for the writer before new ones wait for room.
 const QUEUE: usize = 8_192;
 
-/// Whether a push added a row or repeated one already stored.
+/// Whether a write added or changed a row, or repeated an event already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
     New,
     Duplicate,
 }
 
-enum Job {
+/// A committed write's outcome, or why it was not committed (already logged once per
+/// outage by the writer).
+type Outcome = Result<Stored, String>;
+
+pub(super) enum Job {
     Event {
         event: FollowEvent,
         received_at: i64,
-        done: oneshot::Sender<Result<Stored, String>>,
+        done: oneshot::Sender<Outcome>,
     },
-    /// A code for the inventory. Nobody waits: the page already has its ticket.
-    Code { code: CodeRequest, ticket: Ticket },
+    /// A new code for the inventory: its page is shown once this is committed, so that a
+    /// restart never creates a code again that the inventory should have remembered.
+    Code {
+        code: CodeRequest,
+        ticket: Ticket,
+        done: oneshot::Sender<Outcome>,
+    },
+    /// A scene's name; `None` removes it.
+    Label {
+        scene: String,
+        label: Option<String>,
+        done: oneshot::Sender<Outcome>,
+    },
 }
 
-/// The sending side, cloned into every worker.
+impl Job {
+    fn answer(self, outcome: Outcome) {
+        let done = match self {
+            Job::Event { done, .. } | Job::Code { done, .. } | Job::Label { done, .. } => done,
+        };
+        // The caller may have given up waiting (the callback's deadline); the write
+        // stands all the same, and WeChat's retry will find it stored.
+        let _ = done.send(outcome);
+    }
+}
+
+/// The sending side, inside every [`super::Store`].
 #[derive(Clone)]
-pub struct StoreWriter {
-    jobs: mpsc::Sender<Job>,
+pub(super) struct Jobs(mpsc::Sender<Job>);
+
+impl Jobs {
+    /// Queues a write built around `done`, and waits until it is committed.
+    pub(super) async fn write(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Outcome>) -> Job,
+    ) -> Result<Stored, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        self.0
+            .send(job(done))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        match outcome.await {
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(reason)) => Err(StoreError::Write(reason)),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
+    }
 }
 
-/// The running writer; it finishes once every [`StoreWriter`] is dropped and the queue is
-/// written.
-pub struct WriterTask(actix_web::rt::task::JoinHandle<()>);
+/// Whether writes are reaching the disk: what `/healthz` reports.
+#[derive(Default)]
+pub struct WriteHealth {
+    outage: Mutex<Option<Outage>>,
+}
+
+/// Writes failing since `since`, for `reason` (the latest failure).
+#[derive(Debug, Clone)]
+pub struct Outage {
+    pub since: OffsetDateTime,
+    pub reason: String,
+    /// Writes refused since it began.
+    pub refused: u64,
+}
+
+impl WriteHealth {
+    /// The current outage, if writes are failing.
+    pub fn outage(&self) -> Option<Outage> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
+        // A panic while holding this lock cannot leave the value half-written: recover it.
+        self.outage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One line when an outage begins and one when it ends, not one per write: a full
+    /// disk under a stream of pushes would otherwise fill the log as well.
+    fn failed(&self, writes: usize, reason: &str) {
+        let mut outage = self.lock();
+        match outage.as_mut() {
+            Some(outage) => {
+                outage.refused += writes as u64;
+                outage.reason = reason.to_string();
+                log::debug!("{writes} more writes refused: {reason}");
+            }
+            None => {
+                log::error!(
+                    "database writes are failing: {reason}. Pushes are answered with an error \
+                     (WeChat retries them) and saves are refused until a write succeeds again"
+                );
+                *outage = Some(Outage {
+                    since: OffsetDateTime::now_utc(),
+                    reason: reason.to_string(),
+                    refused: writes as u64,
+                });
+            }
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Some(outage) = self.lock().take() {
+            let seconds = (OffsetDateTime::now_utc() - outage.since).whole_seconds();
+            log::warn!(
+                "database writes work again after {seconds} s; {} writes were refused meanwhile",
+                outage.refused
+            );
+        }
+    }
+}
+
+/// The running writer. It ends after [`WriterTask::finish`], once the writes already
+/// queued are committed (or refused).
+pub struct WriterTask {
+    handle: actix_web::rt::task::JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
 
 impl WriterTask {
-    /// Waits (at most `limit`) for the last writes to be committed.
+    /// Starts the writer on the current actix/tokio runtime, on `connection` (already
+    /// migrated); it opens new connections with `options` after failures.
+    pub(super) fn start(
+        connection: SqliteConnection,
+        options: SqliteConnectOptions,
+        health: Arc<WriteHealth>,
+    ) -> (Jobs, Self) {
+        let (jobs, receiver) = mpsc::channel(QUEUE);
+        let (stop, stopped) = oneshot::channel();
+        let writer = Writer {
+            options,
+            connection: Some(connection),
+            health,
+        };
+        let handle = actix_web::rt::spawn(writer.run(receiver, stopped));
+        (Jobs(jobs), Self { handle, stop })
+    }
+
+    /// Refuses new writes, commits those queued, and waits (at most `limit`) for the end.
     pub async fn finish(self, limit: std::time::Duration) {
-        if actix_web::rt::time::timeout(limit, self.0).await.is_err() {
+        let _ = self.stop.send(());
+        if actix_web::rt::time::timeout(limit, self.handle)
+            .await
+            .is_err()
+        {
             log::error!("the database writer did not finish within {limit:?}");
         }
     }
 }
 
-impl StoreWriter {
-    /// Starts the writer task on the current actix/tokio runtime.
-    pub fn start(store: &Store) -> (Self, WriterTask) {
-        let (jobs, receiver) = mpsc::channel(QUEUE);
-        let task = actix_web::rt::spawn(run(store.clone(), receiver));
-        (Self { jobs }, WriterTask(task))
-    }
+struct Writer {
+    options: SqliteConnectOptions,
+    /// `None` after a failure, until the next batch opens a new one.
+    connection: Option<SqliteConnection>,
+    health: Arc<WriteHealth>,
+}
 
-    /// Stores `event`; returns once it is durably committed.
-    pub async fn store(&self, event: FollowEvent) -> Result<Stored, StoreError> {
-        let (done, outcome) = oneshot::channel();
-        let job = Job::Event {
-            event,
-            received_at: unix_now(),
-            done,
-        };
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        match outcome.await {
-            Ok(Ok(stored)) => Ok(stored),
-            Ok(Err(message)) => Err(StoreError::Write(message)),
-            Err(_) => Err(StoreError::WriterStopped),
+impl Writer {
+    async fn run(mut self, mut jobs: mpsc::Receiver<Job>, mut stop: oneshot::Receiver<()>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                received = jobs.recv_many(&mut batch, MAX_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.write(&mut batch).await;
+                }
+                asked = &mut stop, if !stopping => {
+                    // Only `finish` stops the writer: a dropped handle leaves it running
+                    // for as long as there are senders.
+                    if asked.is_ok() {
+                        // Senders now fail at once; what is queued is still received.
+                        jobs.close();
+                    }
+                    stopping = true;
+                }
+            }
+        }
+        if let Some(connection) = self.connection.take()
+            && let Err(e) = connection.close().await
+        {
+            log::warn!("closing the database writer's connection: {e}");
         }
     }
 
-    /// Adds a new code to the inventory, in the next commit.
-    pub async fn record_code(&self, code: &CodeRequest, ticket: Ticket) -> Result<(), StoreError> {
-        let job = Job::Code {
-            code: code.clone(),
-            ticket,
-        };
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::WriterStopped)
-    }
-}
-
-/// Runs until every sender is gone and the queue is drained, so no accepted write is
-/// dropped on shutdown.
-async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write_batch(&store, &batch).await {
+    /// Commits `batch` in one transaction and answers each write.
+    async fn write(&mut self, batch: &mut Vec<Job>) {
+        match self.commit(batch).await {
             Ok(outcomes) => {
+                self.health.succeeded();
                 for (job, stored) in batch.drain(..).zip(outcomes) {
-                    if let (Job::Event { done, .. }, Some(stored)) = (job, stored) {
-                        let _ = done.send(Ok(stored));
-                    }
+                    job.answer(Ok(stored));
                 }
             }
             Err(e) => {
-                log::error!("writing {} rows failed: {e}", batch.len());
-                let message = e.to_string();
+                // Whatever the failure left in the connection (a transaction SQLite rolled
+                // back, or one still open), no later write may run inside it.
+                if let Some(connection) = self.connection.take() {
+                    let _ = connection.close().await;
+                }
+                let reason = e.to_string();
+                self.health.failed(batch.len(), &reason);
                 for job in batch.drain(..) {
-                    if let Job::Event { done, .. } = job {
-                        let _ = done.send(Err(message.clone()));
-                    }
+                    job.answer(Err(reason.clone()));
                 }
             }
         }
     }
+
+    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self.connection.insert(self.options.connect().await?),
+        };
+        // IMMEDIATE: take the write lock now (waiting at most the busy timeout), not at
+        // the first insert. A plain statement, so that inside a transaction left open it
+        // fails instead of nesting.
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch {
+            outcomes.push(write_one(connection, job).await?);
+        }
+        // Only a COMMIT that returns OK ends the transaction; anything else throws the
+        // connection away (see `write`), so no write is acknowledged unless it is on disk.
+        sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
+        Ok(outcomes)
+    }
 }
 
-/// Writes the batch in one transaction; for each job, what became of its event.
-async fn write_batch(store: &Store, batch: &[Job]) -> Result<Vec<Option<Stored>>, sqlx::Error> {
-    let mut tx = store.writer.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        match job {
-            Job::Event {
-                event: e,
-                received_at,
-                ..
-            } => {
-                let result = sqlx::query(
-                    "INSERT INTO scan_events
-                         (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
-                )
-                .bind(&e.scene)
-                .bind(e.kind.as_str())
-                .bind(&e.event_key)
-                .bind(&e.openid)
-                .bind(&e.ticket)
-                .bind(e.is_new_follower())
-                .bind(e.created_at)
-                .bind(received_at)
-                .execute(&mut *tx)
-                .await?;
-                outcomes.push(Some(if result.rows_affected() == 1 {
-                    Stored::New
-                } else {
-                    Stored::Duplicate
-                }));
-            }
-            Job::Code { code, ticket } => {
-                super::codes::insert_code(&mut tx, code, ticket).await?;
-                outcomes.push(None);
-            }
+async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {
+    match job {
+        Job::Event {
+            event: e,
+            received_at,
+            ..
+        } => {
+            let result = sqlx::query(
+                "INSERT INTO scan_events
+                     (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
+            )
+            .bind(&e.scene)
+            .bind(e.kind.as_str())
+            .bind(&e.event_key)
+            .bind(&e.openid)
+            .bind(&e.ticket)
+            .bind(e.is_new_follower())
+            .bind(e.created_at)
+            .bind(received_at)
+            .execute(&mut *connection)
+            .await?;
+            Ok(if result.rows_affected() == 1 {
+                Stored::New
+            } else {
+                Stored::Duplicate
+            })
+        }
+        Job::Code { code, ticket, .. } => {
+            super::codes::insert_code(connection, code, ticket).await?;
+            Ok(Stored::New)
+        }
+        Job::Label { scene, label, .. } => {
+            super::labels::write_label(connection, scene, label.as_deref()).await?;
+            Ok(Stored::New)
         }
     }
-    tx.commit().await?;
-    Ok(outcomes)
 }

@@ -158,6 +158,7 @@ impl RouteMetrics {
 
     fn record(&mut self, pattern: &str, method: &Method, status: u16, elapsed: Duration) {
         self.duration.record(elapsed.as_secs_f64());
+        let method = known_method(method);
         match self
             .counts
             .iter()
@@ -168,7 +169,7 @@ impl RouteMetrics {
                 let counter = metrics::counter!(
                     "scene_qr_http_requests_total",
                     "route" => pattern.to_string(),
-                    "method" => method.to_string(),
+                    "method" => method.as_str().to_string(),
                     "status" => status.to_string(),
                     "worker" => super::worker()
                 );
@@ -176,6 +177,32 @@ impl RouteMetrics {
                 self.counts.push((method.clone(), status, counter));
             }
         }
+    }
+}
+
+/// Stands for every method outside the standard set in the metrics.
+static OTHER_METHOD: std::sync::LazyLock<Method> =
+    std::sync::LazyLock::new(|| Method::from_bytes(b"other").unwrap_or(Method::GET));
+
+/// The method as a metric label: a standard one as itself, any other as `other`. actix
+/// accepts any token as a method, and one series per made-up method would let clients
+/// grow the metrics, and this worker's list of series, without bound.
+fn known_method(method: &Method) -> &Method {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if STANDARD.contains(method) {
+        method
+    } else {
+        &OTHER_METHOD
     }
 }
 

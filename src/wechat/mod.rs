@@ -7,6 +7,7 @@
 mod client;
 pub mod crypto;
 pub mod errcode;
+pub mod freshness;
 pub mod push;
 pub mod signature;
 mod tickets;

@@ -21,8 +21,15 @@ use crate::domain::{CodeRequest, Kind};
 /// An account may hold at most 100,000 permanent codes, so this bound is never the reason
 /// one is forgotten.
 const MAX_PERMANENT_TICKETS: u64 = 100_000;
-/// Temporary tickets are cheap to re-create but cost quota; a million is about 300 MB.
-const MAX_TEMPORARY_TICKETS: u64 = 1_000_000;
+/// Memory the temporary tickets may take, as [`entry_bytes`] estimates it. They are cheap
+/// to create again (for quota), so memory, not their number, is what bounds them: about
+/// 240,000 codes of usual size, where a bound by count alone let a flood of long scene
+/// strings hold a gigabyte.
+const TEMPORARY_TICKET_BYTES: u64 = 256 * 1024 * 1024;
+/// What one cached code costs beyond its strings: the key and value structs, moka's entry,
+/// its access-order and timer nodes, and the allocator's rounding (measured: RSS grew by
+/// 1.26 KB per code with short strings).
+const ENTRY_OVERHEAD_BYTES: usize = 1_024;
 /// A page must never show a code with less than this much of its life left.
 const MIN_REMAINING: Duration = Duration::from_secs(60);
 
@@ -55,6 +62,18 @@ impl Ticket {
     }
 }
 
+/// Estimated bytes a cached code holds, for the cache's memory bound.
+fn entry_bytes(code: &CodeRequest, ticket: &Ticket) -> u32 {
+    let strings = code.scene.to_string().len() + ticket.ticket.len() + ticket.url.len();
+    u32::try_from(ENTRY_OVERHEAD_BYTES + strings).unwrap_or(u32::MAX)
+}
+
+impl AsRef<Ticket> for Ticket {
+    fn as_ref(&self) -> &Ticket {
+        self
+    }
+}
+
 struct TicketExpiry;
 
 impl<V: AsRef<Ticket>> Expiry<CodeRequest, Arc<V>> for TicketExpiry {
@@ -84,9 +103,15 @@ impl<V: AsRef<Ticket> + Send + Sync + 'static> Default for TicketCache<V> {
 
 impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
     pub fn new() -> Self {
+        Self::within(TEMPORARY_TICKET_BYTES)
+    }
+
+    /// A cache whose temporary tickets take at most `temporary_bytes` (as estimated).
+    pub fn within(temporary_bytes: u64) -> Self {
         Self {
             temporary: Cache::builder()
-                .max_capacity(MAX_TEMPORARY_TICKETS)
+                .max_capacity(temporary_bytes)
+                .weigher(|code: &CodeRequest, value: &Arc<V>| entry_bytes(code, (**value).as_ref()))
                 .expire_after(TicketExpiry)
                 .build_with_hasher(Hasher::default()),
             permanent: Cache::builder()
@@ -97,11 +122,11 @@ impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
 
     /// The ticket for `code` from the cache, or from `init`: one `init` for all concurrent
     /// misses of the same code. An error is returned to every waiter and not kept.
-    pub async fn get_with(
+    pub async fn get_with<E: Clone + Send + Sync + 'static>(
         &self,
         code: &CodeRequest,
-        init: impl Future<Output = Result<Arc<V>, UpstreamError>>,
-    ) -> Result<Arc<V>, UpstreamError> {
+        init: impl Future<Output = Result<Arc<V>, E>>,
+    ) -> Result<Arc<V>, E> {
         let cache = match code.kind {
             Kind::Temporary(_) => &self.temporary,
             Kind::Permanent => &self.permanent,
@@ -182,6 +207,24 @@ mod tests {
     fn servable(lifetime: u32) -> Duration {
         let t = ticket(lifetime);
         t.servable_for(t.created_at).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn temporary_tickets_are_bounded_by_the_memory_they_take() {
+        let budget = 100 * 1_100;
+        let cache = TicketCache::<Ticket>::within(budget);
+        for scene in 1..=1_000u32 {
+            let query = format!("scene_id={scene}&expire_seconds=604800");
+            let code = CodeRequest::from_query(&query, crate::domain::Lifetime::new(604_800).unwrap())
+                .unwrap();
+            cache.insert(code, Arc::new(ticket(604_800))).await;
+        }
+
+        let held = cache.count().await;
+
+        // Each ticket weighs at least its overhead; a thousand were inserted.
+        let most = budget / ENTRY_OVERHEAD_BYTES as u64;
+        assert!((50..=most).contains(&held), "{held} tickets held, at most {most}");
     }
 
     #[test]

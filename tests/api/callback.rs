@@ -210,10 +210,11 @@ async fn a_compatible_mode_push_is_read_from_its_encrypted_part() {
         ("EventKey", "plain-scene"),
         ("Encrypt", &encrypted),
     ]);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let query = format!(
-        "signature={}&timestamp=1&nonce=n&encrypt_type=aes&msg_signature={}",
-        sign(&[PUSH_TOKEN, "1", "n"]),
-        sign(&[PUSH_TOKEN, "1", "n", &encrypted])
+        "signature={}&timestamp={now}&nonce=n&encrypt_type=aes&msg_signature={}",
+        sign(&[PUSH_TOKEN, &now, "n"]),
+        sign(&[PUSH_TOKEN, &now, "n", &encrypted])
     );
 
     let response = app

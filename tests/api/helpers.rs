@@ -111,6 +111,8 @@ pub fn test_settings(emulator_url: &str, secret: &str, db_dir: &TempDir) -> Sett
         permanent: Some(Permission::Allow),
         // Tests create many codes quickly; the limit has its own tests.
         new_codes_per_minute: 0,
+        new_codes_per_minute_total: 0,
+        push_window_seconds: 300,
         frame_ancestors: "'self'".into(),
         push_token: Some(Secret::new(PUSH_TOKEN)),
         encoding_aes_key: None,
