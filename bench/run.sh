@@ -36,7 +36,7 @@ start_pair() {
   wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls" $!
   SCENE_QR_LISTEN=127.0.0.1:$APP_PORT WECHAT_APPID=$APPID WECHAT_APPSECRET=$SECRET \
     WECHAT_API_BASE=http://127.0.0.1:$EMU_PORT WECHAT_MP_BASE=http://127.0.0.1:$EMU_PORT \
-    SCENE_QR_NEW_CODES_PER_MINUTE=0 DATABASE_URL="sqlite://$work/$2.db" RUST_LOG=${RUST_LOG:-info} \
+    SCENE_QR_NEW_CODES_PER_MINUTE=0 SCENE_QR_NEW_CODES_PER_MINUTE_TOTAL=0 DATABASE_URL="sqlite://$work/$2.db" RUST_LOG=${RUST_LOG:-info} \
     ./target/release/scene-qr 2>"$work/scene-qr-$2.log" &
   app_pid=$!
   pids+=($app_pid)

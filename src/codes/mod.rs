@@ -3,8 +3,8 @@
 //! client's allowance of new codes. In front of it all, each worker keeps its own copy of
 //! the answers of the codes it served last ([`WorkerAnswers`]).
 
-use std::num::NonZeroU32;
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -72,7 +72,10 @@ pub async fn save(
 /// `/\t/evil.example` is `//evil.example`, another site: only the known pages, followed by
 /// nothing, a query or a path of printable characters, pass.
 fn is_own_page(back: &str) -> bool {
-    if back.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+    if back
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
         return false;
     }
     BACK_TO.iter().any(|page| match back.strip_prefix(page) {
@@ -91,7 +94,14 @@ mod tests {
 
     #[test]
     fn the_pages_with_the_form_are_accepted_as_the_way_back() {
-        for back in ["/", "/qrcode?scene_id=1", "/stats", "/stats/shop-1", "/stats?from=2026-01-01", "/open"] {
+        for back in [
+            "/",
+            "/qrcode?scene_id=1",
+            "/stats",
+            "/stats/shop-1",
+            "/stats?from=2026-01-01",
+            "/open",
+        ] {
             assert!(is_own_page(back), "{back}");
         }
     }

@@ -121,7 +121,9 @@ impl WriteHealth {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
         // A panic while holding this lock cannot leave the value half-written: recover it.
-        self.outage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.outage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// One line when an outage begins and one when it ends, not one per write: a full

@@ -215,8 +215,9 @@ mod tests {
         let cache = TicketCache::<Ticket>::within(budget);
         for scene in 1..=1_000u32 {
             let query = format!("scene_id={scene}&expire_seconds=604800");
-            let code = CodeRequest::from_query(&query, crate::domain::Lifetime::new(604_800).unwrap())
-                .unwrap();
+            let code =
+                CodeRequest::from_query(&query, crate::domain::Lifetime::new(604_800).unwrap())
+                    .unwrap();
             cache.insert(code, Arc::new(ticket(604_800))).await;
         }
 
@@ -224,7 +225,10 @@ mod tests {
 
         // Each ticket weighs at least its overhead; a thousand were inserted.
         let most = budget / ENTRY_OVERHEAD_BYTES as u64;
-        assert!((50..=most).contains(&held), "{held} tickets held, at most {most}");
+        assert!(
+            (50..=most).contains(&held),
+            "{held} tickets held, at most {most}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The callback: handshake, signatures, safe mode, every event type, duplicates, bad input.
 
 use futures_util::future::join_all;
-use scene_qr::emulator::{Follower, PushTarget, scan_xml, sign_push_now};
+use scene_qr::emulator::{Follower, PushTarget, scan_xml, sign_push, sign_push_now};
 use scene_qr::wechat::crypto::AesKey;
 use scene_qr::wechat::push::to_xml;
 use scene_qr::wechat::signature::sign;
@@ -342,4 +342,53 @@ async fn events_survive_a_restart() {
         .json();
     assert_eq!(stats["scenes"][0]["scans"], 5);
     assert_eq!(stats["scenes"][0]["label"], "Kept poster");
+}
+
+#[actix_web::test]
+async fn a_push_signed_long_ago_is_refused_and_not_stored() {
+    let app = spawn_app().await;
+    let thirty_days_ago =
+        (time::OffsetDateTime::now_utc().unix_timestamp() - 30 * 86_400).to_string();
+    let push = sign_push(
+        &app.push_target(),
+        &event_xml("o1", Y2000, "SCAN", "1"),
+        &thirty_days_ago,
+        "n",
+    );
+
+    let response = app
+        .post(
+            &format!("/wechat/callback?{}", push.query),
+            push.body.into_bytes(),
+        )
+        .await;
+
+    assert_eq!(response.status, 403);
+    assert!(response.text().contains("SCENE_QR_PUSH_WINDOW_SECONDS"));
+    assert_eq!(totals(&app).await["scans"], 0);
+}
+
+#[actix_web::test]
+async fn a_signed_query_replayed_with_another_body_is_refused_and_a_retry_is_stored_once() {
+    let app = spawn_app().await;
+    let genuine = event_xml("o-real", Y2000, "SCAN", "door");
+    let push = sign_push_now(&app.push_target(), &genuine);
+    let url = format!("/wechat/callback?{}", push.query);
+
+    let first = app.post(&url, genuine.clone().into_bytes()).await;
+    let forged = app
+        .post(
+            &url,
+            event_xml("o-forged", Y2000, "SCAN", "nobody-scanned").into_bytes(),
+        )
+        .await;
+    let retried = app.post(&url, genuine.into_bytes()).await;
+
+    assert_eq!(first.text(), "success");
+    assert_eq!(forged.status, 403);
+    assert!(forged.text().contains("replayed"));
+    assert_eq!(retried.text(), "success");
+    let totals = totals(&app).await;
+    assert_eq!(totals["scans"], 1);
+    assert_eq!(totals["unique_users"], 1);
 }

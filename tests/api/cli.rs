@@ -111,3 +111,35 @@ async fn with_no_credentials_it_serves_codes_in_sandbox_mode() {
     assert_eq!(image.status(), 200);
     assert_eq!(log.matches("sandbox mode").count(), 1, "{log}");
 }
+
+#[test]
+fn at_start_it_raises_the_open_file_limit_and_warns_about_plaintext_pushes() {
+    let mut child = ChildApp::spawn(&[
+        ("WECHAT_APPID", "wx0123456789abcdef"),
+        ("WECHAT_APPSECRET", "a-secret-never-used"),
+        // Nothing listens there: no call leaves the machine, and none is made at start.
+        ("WECHAT_API_BASE", "http://127.0.0.1:9"),
+        ("WECHAT_TOKEN", "plaintexttoken"),
+    ]);
+
+    child.wait_for_address();
+    let output = child.stop();
+
+    let limit_line = output
+        .lines()
+        .find(|line| line.contains("open-file limit"))
+        .unwrap_or_else(|| panic!("no open-file limit line: {output}"));
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    assert!(
+        limit_line.contains(&format!("open-file limit {hard}:")),
+        "raised to the hard limit {hard}: {limit_line}"
+    );
+    assert!(
+        limit_line.contains("connections on each of"),
+        "{limit_line}"
+    );
+    assert!(
+        output.contains("WECHAT_ENCODING_AES_KEY is not set"),
+        "{output}"
+    );
+}

@@ -462,3 +462,126 @@ async fn other_methods_get_405_with_the_allowed_one_and_no_upstream_call() {
     );
     assert_eq!(app.get("/qrcode?scene_id=1").await.status, 200);
 }
+
+/// Sends `request` as raw bytes and reads the answer until the server closes (at most 5 s).
+async fn raw_request(address: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let exchange = async {
+        let mut stream = actix_web::rt::net::TcpStream::connect(host).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    actix_web::rt::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .expect("the server answered within 5 s")
+        .expect("raw request")
+}
+
+#[actix_web::test]
+async fn made_up_methods_are_counted_as_other_and_add_no_series() {
+    let app = spawn_app().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|line| line.starts_with("scene_qr_http_requests_total{"))
+            .count()
+    };
+    let before = app.get("/metrics").await.text();
+
+    for i in 0..300 {
+        let answer = raw_request(
+            &app.address,
+            &format!("MADEUP{i} /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    }
+    let after = app.get("/metrics").await.text();
+
+    assert!(!after.contains("MADEUP"), "a made-up method became a label");
+    // One series per worker for `other`, and the GETs of /metrics, at most.
+    let added = series(&after) - series(&before);
+    assert!(added <= 4, "{added} new series for 300 made-up methods");
+    assert_eq!(
+        sample(
+            &after,
+            "scene_qr_http_requests_total",
+            &[("route", "/healthz"), ("method", "other")]
+        ) - sample(
+            &before,
+            "scene_qr_http_requests_total",
+            &[("route", "/healthz"), ("method", "other")]
+        ),
+        300.0
+    );
+}
+
+#[actix_web::test]
+async fn the_servers_allowance_of_new_codes_bounds_all_clients_together() {
+    // No allowance per client: only the service's own limit stands.
+    let app = spawn_app_with(|s| {
+        s.new_codes_per_minute = 0;
+        s.new_codes_per_minute_total = 3;
+    })
+    .await;
+    for id in 1..=3 {
+        assert_eq!(
+            app.get(&format!("/api/qrcode?scene_id={id}")).await.status,
+            200
+        );
+    }
+
+    let over = app.get("/api/qrcode?scene_id=4").await;
+    let cached = app.get("/api/qrcode?scene_id=1").await;
+
+    assert_eq!(over.status, 429, "{}", over.text());
+    assert!(over.headers.contains_key("retry-after"));
+    assert!(
+        over.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("on this server")
+    );
+    assert_eq!(cached.status, 200);
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 3);
+}
+
+#[actix_web::test]
+async fn the_label_form_sends_staff_back_only_to_the_services_own_pages() {
+    let app = spawn_app().await;
+
+    let own = app
+        .post_form(
+            "/labels",
+            &[
+                ("scene", "7"),
+                ("label", "Door"),
+                ("back", "/qrcode?scene_id=7"),
+            ],
+        )
+        .await;
+    let elsewhere = app
+        .post_form(
+            "/labels",
+            &[
+                ("scene", "7"),
+                ("label", "Door"),
+                ("back", "/\t/evil.example"),
+            ],
+        )
+        .await;
+
+    let location = |r: &crate::helpers::Response| {
+        r.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(own.status, 303);
+    assert_eq!(location(&own), "/qrcode?scene_id=7");
+    assert_eq!(elsewhere.status, 303);
+    assert_eq!(location(&elsewhere), "/stats/7");
+}
