@@ -14,13 +14,16 @@ pub async fn check(state: web::Data<AppState>) -> HttpResponse {
             .body("ok"),
         Some(outage) => {
             let seconds = (time::OffsetDateTime::now_utc() - outage.since).whole_seconds();
+            let mut text = format!(
+                "store failing: database writes have failed for {seconds} s ({} refused): {}\n",
+                outage.refused, outage.reason
+            );
+            if outage.latest != outage.reason {
+                text.push_str(&format!("latest failure: {}\n", outage.latest));
+            }
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
-                .body(format!(
-                    "store failing: database writes have failed for {seconds} s \
-                     ({} refused): {}\n",
-                    outage.refused, outage.reason
-                ))
+                .body(text)
         }
     }
 }

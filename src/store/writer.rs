@@ -14,7 +14,14 @@
 //! here are plain `BEGIN IMMEDIATE` … `COMMIT` statements (a `BEGIN` inside an open
 //! transaction is an error, never a savepoint), and after any error the connection is
 //! closed, which rolls back whatever it held, and the next batch opens a new one.
+//!
+//! A commit is also checked to have gone to the database file the service was started
+//! on: a connection keeps writing into a file that was deleted or replaced under it, and
+//! those writes vanish at the next start. So after each commit the path must still name
+//! the file the connection opened, and a new connection never creates a missing file.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sqlx::sqlite::SqliteConnectOptions;
@@ -104,11 +111,15 @@ pub struct WriteHealth {
     outage: Mutex<Option<Outage>>,
 }
 
-/// Writes failing since `since`, for `reason` (the latest failure).
+/// Writes failing since `since`.
 #[derive(Debug, Clone)]
 pub struct Outage {
     pub since: OffsetDateTime,
+    /// Why the first write failed: the cause, where later failures may only be its
+    /// consequences ("unable to open database file" after the file was removed).
     pub reason: String,
+    /// Why the latest write failed.
+    pub latest: String,
     /// Writes refused since it began.
     pub refused: u64,
 }
@@ -133,7 +144,7 @@ impl WriteHealth {
         match outage.as_mut() {
             Some(outage) => {
                 outage.refused += writes as u64;
-                outage.reason = reason.to_string();
+                outage.latest = reason.to_string();
                 log::debug!("{writes} more writes refused: {reason}");
             }
             None => {
@@ -144,6 +155,7 @@ impl WriteHealth {
                 *outage = Some(Outage {
                     since: OffsetDateTime::now_utc(),
                     reason: reason.to_string(),
+                    latest: reason.to_string(),
                     refused: writes as u64,
                 });
             }
@@ -178,9 +190,12 @@ impl WriterTask {
     ) -> (Jobs, Self) {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
+        let file = FileIdentity::of(options.get_filename());
         let writer = Writer {
-            options,
-            connection: Some(connection),
+            // Created at start-up when missing; a file that disappears later is an outage
+            // for an operator to see, not a new empty database to acknowledge scans into.
+            options: options.create_if_missing(false),
+            connection: Some((connection, file)),
             health,
         };
         let handle = actix_web::rt::spawn(writer.run(receiver, stopped));
@@ -201,9 +216,28 @@ impl WriterTask {
 
 struct Writer {
     options: SqliteConnectOptions,
-    /// `None` after a failure, until the next batch opens a new one.
-    connection: Option<SqliteConnection>,
+    /// With the file it opened; `None` after a failure, until the next batch opens a new
+    /// one.
+    connection: Option<(SqliteConnection, Option<FileIdentity>)>,
     health: Arc<WriteHealth>,
+}
+
+/// Which file a path names (device and inode). `None` for a database with no file
+/// (`sqlite::memory:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
 }
 
 impl Writer {
@@ -229,7 +263,7 @@ impl Writer {
                 }
             }
         }
-        if let Some(connection) = self.connection.take()
+        if let Some((connection, _)) = self.connection.take()
             && let Err(e) = connection.close().await
         {
             log::warn!("closing the database writer's connection: {e}");
@@ -248,7 +282,7 @@ impl Writer {
             Err(e) => {
                 // Whatever the failure left in the connection (a transaction SQLite rolled
                 // back, or one still open), no later write may run inside it.
-                if let Some(connection) = self.connection.take() {
+                if let Some((connection, _)) = self.connection.take() {
                     let _ = connection.close().await;
                 }
                 let reason = e.to_string();
@@ -261,9 +295,13 @@ impl Writer {
     }
 
     async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
-        let connection = match &mut self.connection {
+        let path = self.options.get_filename();
+        let (connection, opened) = match &mut self.connection {
             Some(connection) => connection,
-            None => self.connection.insert(self.options.connect().await?),
+            None => {
+                let connection = self.options.connect().await?;
+                self.connection.insert((connection, FileIdentity::of(path)))
+            }
         };
         // IMMEDIATE: take the write lock now (waiting at most the busy timeout), not at
         // the first insert. A plain statement, so that inside a transaction left open it
@@ -278,6 +316,13 @@ impl Writer {
         // Only a COMMIT that returns OK ends the transaction; anything else throws the
         // connection away (see `write`), so no write is acknowledged unless it is on disk.
         sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
+        if opened.is_some() && FileIdentity::of(path) != *opened {
+            return Err(sqlx::Error::Protocol(format!(
+                "the database file {} was removed or replaced while in use; restore it, or \
+                 restart scene-qr to create a new one",
+                path.display()
+            )));
+        }
         Ok(outcomes)
     }
 }

@@ -5,4 +5,5 @@
 mod helpers;
 
 mod disk_full;
+mod lost_database;
 mod stalled_bodies;
