@@ -16,4 +16,6 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod kill;
 mod shutdown;
+mod support;
