@@ -17,5 +17,6 @@
 mod helpers;
 
 mod kill;
+mod locked_database;
 mod shutdown;
 mod support;

@@ -35,6 +35,14 @@ pub struct Answer {
     pub status: Option<u16>,
     /// Answered 200 `success`: WeChat would not send it again.
     pub acknowledged: bool,
+    pub sent: Instant,
+    pub answered: Instant,
+}
+
+impl Answer {
+    pub fn took(&self) -> Duration {
+        self.answered - self.sent
+    }
 }
 
 /// Sends signed SCAN pushes to the `/wechat/callback` of the service at `address`.
@@ -80,6 +88,7 @@ impl Pusher {
             .client
             .post(format!("{}?{}", self.target.url, signed.query))
             .send_body(signed.body);
+        let sent = Instant::now();
         let answer = actix_web::rt::time::timeout(self.timeout, async {
             let mut response = request.await.ok()?;
             let body = response.body().await.ok()?;
@@ -88,12 +97,15 @@ impl Pusher {
         .await
         .ok()
         .flatten();
+        let answered = Instant::now();
         Answer {
             acknowledged: answer
                 .as_ref()
                 .is_some_and(|(status, body)| *status == 200 && body.as_ref() == b"success"),
             status: answer.map(|(status, _)| status),
             openid,
+            sent,
+            answered,
         }
     }
 }
