@@ -16,6 +16,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod connection_flood;
 mod kill;
 mod locked_database;
 mod shutdown;
