@@ -19,5 +19,6 @@ mod helpers;
 mod connection_flood;
 mod kill;
 mod locked_database;
+mod oversized_input;
 mod shutdown;
 mod support;
