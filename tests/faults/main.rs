@@ -17,6 +17,7 @@
 mod helpers;
 
 mod connection_flood;
+mod forwarded_headers;
 mod kill;
 mod locked_database;
 mod oversized_input;
