@@ -1,7 +1,8 @@
 //! Fault tests: what must keep holding when things go wrong around the service.
 //!
-//! Each module is one fault, inflicted on the real service (the binary as a child process,
-//! or the server in-process where settings must be set directly), always on loopback:
+//! Each module is one fault, inflicted on the real service, always on loopback: the binary
+//! as a child process where the process, its database file or its sockets are the subject,
+//! the server in-process (against the emulator) where only its answers are:
 //!
 //! - the process is killed (`kill -9`) or stopped (SIGTERM, SIGINT) during a burst of
 //!   pushes: every push answered `success` is in the database afterwards;
