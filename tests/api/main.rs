@@ -10,7 +10,6 @@ mod helpers;
 mod pages;
 mod qrcode;
 mod secrets;
-mod shutdown;
 mod stats;
 mod tokens;
 mod upstream_failures;

@@ -8,12 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use scene_qr::emulator::{PushTarget, sign_push_now};
-use scene_qr::wechat::push::to_xml;
-
 use crate::helpers::ChildApp;
-
-const TOKEN: &str = "diskfulltoken";
+use crate::support::{Pusher, TOKEN, stored_openids};
 
 /// A 3 MiB tmpfs, mounted for the test and unmounted after it.
 struct SmallDisk {
@@ -61,33 +57,6 @@ fn fill(path: &Path) {
     panic!("the small disk did not fill up");
 }
 
-fn scan(openid: &str) -> String {
-    to_xml(&[
-        ("FromUserName", openid),
-        ("CreateTime", "946771200"),
-        ("MsgType", "event"),
-        ("Event", "SCAN"),
-        ("EventKey", "door"),
-    ])
-}
-
-/// Sends one signed push; whether it was answered `success`, and the status.
-async fn push(client: &awc::Client, target: &PushTarget, openid: &str) -> (bool, u16) {
-    let signed = sign_push_now(target, &scan(openid));
-    match client
-        .post(format!("{}?{}", target.url, signed.query))
-        .send_body(signed.body)
-        .await
-    {
-        Ok(mut response) => {
-            let body = response.body().await.unwrap_or_default();
-            let status = response.status().as_u16();
-            (status == 200 && body.as_ref() == b"success", status)
-        }
-        Err(_) => (false, 0),
-    }
-}
-
 async fn status_of(client: &awc::Client, url: &str) -> (u16, String) {
     match client.get(url).send().await {
         Ok(mut response) => {
@@ -115,12 +84,7 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     let database = format!("sqlite://{}", disk.path.join("events.db").display());
     let mut child = ChildApp::spawn(&[("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", &database)]);
     let address = child.wait_for_address();
-    let target = PushTarget {
-        url: format!("{address}/wechat/callback"),
-        token: TOKEN.into(),
-        aes_key: None,
-        appid: String::new(),
-    };
+    let pusher = Pusher::new(&address, Duration::from_secs(10), 1);
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(10))
         .finish();
@@ -134,17 +98,14 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     let filler = disk.path.join("filler");
     fill(&filler);
     for i in 0..400 {
-        let openid = format!("full{i}");
-        match push(&client, &target, &openid).await {
-            (true, _) => {
-                acknowledged.insert(openid);
-            }
-            (false, status) => {
-                assert_eq!(status, 503, "a refused push is answered 503");
-                refused += 1;
-                if refused >= 50 {
-                    break;
-                }
+        let answer = pusher.push(format!("full{i}")).await;
+        if answer.acknowledged {
+            acknowledged.insert(answer.openid);
+        } else {
+            assert_eq!(answer.status, Some(503), "a refused push is answered 503");
+            refused += 1;
+            if refused >= 50 {
+                break;
             }
         }
     }
@@ -161,12 +122,11 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     std::fs::remove_file(&filler).expect("remove the filler");
     let mut after_recovery = Vec::new();
     for i in 0..100 {
-        let openid = format!("after{i}");
-        let (ok, status) = push(&client, &target, &openid).await;
-        after_recovery.push((openid.clone(), ok, status));
-        if ok {
-            acknowledged.insert(openid);
+        let answer = pusher.push(format!("after{i}")).await;
+        if answer.acknowledged {
+            acknowledged.insert(answer.openid.clone());
         }
+        after_recovery.push(answer);
     }
     let health_after = status_of(&client, &format!("{address}/healthz")).await;
     let log = child.stop();
@@ -193,7 +153,7 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         label_while_full, 503,
         "a label is not reported saved on a full disk"
     );
-    let refused_after: Vec<_> = after_recovery.iter().filter(|(_, ok, _)| !ok).collect();
+    let refused_after: Vec<_> = after_recovery.iter().filter(|a| !a.acknowledged).collect();
     assert!(
         refused_after.is_empty(),
         "pushes refused after space returned: {refused_after:?}"
@@ -211,14 +171,9 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     );
 
     // What was acknowledged is what is stored, and the file takes another writer.
-    let pool = sqlx::SqlitePool::connect(&database).await.unwrap();
-    let stored: HashSet<String> = sqlx::query_scalar("SELECT openid FROM scan_events")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored = stored_openids(&database).await;
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
+    let pool = sqlx::SqlitePool::connect(&database).await.unwrap();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
     let mut other_writer = pool.acquire().await.unwrap();
     sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK")

@@ -1,0 +1,99 @@
+//! `kill -9` in the middle of a burst of pushes: no shutdown runs, no buffer is flushed.
+//! Whatever was answered `success` must already be on disk, and the service must start
+//! again on the same database file.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::helpers::ChildApp;
+use crate::support::{
+    Pusher, TOKEN, acknowledged_but_missing, database_url, stored_openids, timed_get,
+};
+
+/// Pushes in the burst, and how many must be acknowledged before the kill.
+const BURST: usize = 600;
+const KILL_AFTER: usize = 100;
+
+#[actix_web::test]
+async fn after_kill_9_mid_burst_every_acknowledged_push_is_stored_and_the_service_restarts() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = database_url(&dir);
+    let env = [("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", database.as_str())];
+    let mut child = ChildApp::spawn(&env);
+    let address = child.wait_for_address();
+    let pusher = Pusher::new(&address, Duration::from_secs(10), 64);
+    let acknowledged_so_far = Rc::new(Cell::new(0_usize));
+
+    // Act: the burst runs beside this task; the kill lands once part of it is answered.
+    let burst = actix_web::rt::spawn({
+        let pusher = pusher.clone();
+        let count = acknowledged_so_far.clone();
+        join_all((0..BURST).map(move |i| {
+            let pusher = pusher.clone();
+            let count = count.clone();
+            async move {
+                let answer = pusher.push(format!("killed{i}")).await;
+                if answer.acknowledged {
+                    count.set(count.get() + 1);
+                }
+                answer
+            }
+        }))
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acknowledged_so_far.get() < KILL_AFTER && Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(1)).await;
+    }
+    child.signal("KILL");
+    let answers = actix_web::rt::time::timeout(Duration::from_secs(30), burst)
+        .await
+        .expect("every push ends within its timeout")
+        .expect("burst task");
+    let (_, log) = child.wait_for_exit(Duration::from_secs(10));
+    let mut restarted = ChildApp::spawn(&env);
+    let restarted_address = restarted.wait_for_address();
+
+    // Assert
+    let acknowledged = answers.iter().filter(|a| a.acknowledged).count();
+    let unanswered = answers.iter().filter(|a| a.status.is_none()).count();
+    eprintln!(
+        "kill -9 after {acknowledged} of {BURST} pushes were acknowledged; \
+         {unanswered} got no answer"
+    );
+    assert!(
+        acknowledged >= KILL_AFTER,
+        "the burst was not under way: {acknowledged} acknowledged\n{log}"
+    );
+    assert!(
+        acknowledged < BURST,
+        "the kill landed after the burst, so it proves nothing: all {BURST} acknowledged"
+    );
+    let (health, _) = timed_get(
+        &format!("{restarted_address}/healthz"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(health, Some(200), "the restarted service serves pages");
+    let stored = stored_openids(&database).await;
+    let missing = acknowledged_but_missing(&answers, &stored);
+    assert!(
+        missing.is_empty(),
+        "{} pushes acknowledged before kill -9 are not stored: {missing:?}",
+        missing.len()
+    );
+    let after = Pusher::new(&restarted_address, Duration::from_secs(10), 1)
+        .push("after-restart".into())
+        .await;
+    assert!(after.acknowledged, "after restart: {after:?}");
+    assert!(stored_openids(&database).await.contains("after-restart"));
+    let pool = sqlx::SqlitePool::connect(&database).await.expect("open");
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+}
