@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::ChildApp;
-use crate::support::{Pusher, TOKEN, stored_openids};
+use crate::support::{Pusher, TOKEN, client, get_text, stored_openids};
 
 /// A 3 MiB tmpfs, mounted for the test and unmounted after it.
 struct SmallDisk {
@@ -57,19 +57,6 @@ fn fill(path: &Path) {
     panic!("the small disk did not fill up");
 }
 
-async fn status_of(client: &awc::Client, url: &str) -> (u16, String) {
-    match client.get(url).send().await {
-        Ok(mut response) => {
-            let body = response.body().await.unwrap_or_default();
-            (
-                response.status().as_u16(),
-                String::from_utf8_lossy(&body).into_owned(),
-            )
-        }
-        Err(e) => (0, e.to_string()),
-    }
-}
-
 #[actix_web::test]
 async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_space_returns() {
     let disk = match SmallDisk::mount() {
@@ -85,11 +72,9 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     let mut child = ChildApp::spawn(&[("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", &database)]);
     let address = child.wait_for_address();
     let pusher = Pusher::new(&address, Duration::from_secs(10), 1);
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = client(Duration::from_secs(10), 4);
     let page = format!("{address}/qrcode?scene_id=1");
-    assert_eq!(status_of(&client, &page).await.0, 200);
+    assert_eq!(get_text(&client, &page).await.0, Some(200));
     let mut acknowledged = HashSet::new();
     let mut refused = 0;
 
@@ -109,8 +94,8 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
             }
         }
     }
-    let health_while_full = status_of(&client, &format!("{address}/healthz")).await;
-    let page_while_full = status_of(&client, &page).await.0;
+    let health_while_full = get_text(&client, &format!("{address}/healthz")).await;
+    let page_while_full = get_text(&client, &page).await.0;
     let label_while_full = client
         .post(format!("{address}/labels"))
         .content_type("application/x-www-form-urlencoded")
@@ -128,7 +113,7 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         }
         after_recovery.push(answer);
     }
-    let health_after = status_of(&client, &format!("{address}/healthz")).await;
+    let health_after = get_text(&client, &format!("{address}/healthz")).await;
     let log = child.stop();
     eprintln!(
         "full disk: {} pushes acknowledged, {refused} refused before space returned",
@@ -139,14 +124,15 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         refused >= 50,
         "the disk never filled up: {refused} pushes refused"
     );
-    assert_eq!(health_while_full.0, 503, "{}", health_while_full.1);
+    assert_eq!(health_while_full.0, Some(503), "{}", health_while_full.1);
     assert!(
         health_while_full.1.contains("store failing"),
         "{}",
         health_while_full.1
     );
     assert_eq!(
-        page_while_full, 200,
+        page_while_full,
+        Some(200),
         "a cached page is served while the disk is full"
     );
     assert_eq!(
@@ -158,7 +144,7 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         refused_after.is_empty(),
         "pushes refused after space returned: {refused_after:?}"
     );
-    assert_eq!(health_after.0, 200, "{}", health_after.1);
+    assert_eq!(health_after.0, Some(200), "{}", health_after.1);
     assert_eq!(
         log.matches("database writes are failing").count(),
         1,

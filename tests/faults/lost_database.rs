@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::helpers::ChildApp;
-use crate::support::{Pusher, TOKEN};
+use crate::support::{Pusher, TOKEN, client, get_text};
 
 #[actix_web::test]
 async fn after_the_database_file_is_removed_no_push_is_acknowledged() {
@@ -14,9 +14,7 @@ async fn after_the_database_file_is_removed_no_push_is_acknowledged() {
     let mut child = ChildApp::spawn(&[("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", &database)]);
     let address = child.wait_for_address();
     let pusher = Pusher::new(&address, Duration::from_secs(10), 1);
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = client(Duration::from_secs(10), 4);
     let before = pusher.push("before".into()).await;
 
     for suffix in ["", "-wal", "-shm"] {
@@ -26,19 +24,14 @@ async fn after_the_database_file_is_removed_no_push_is_acknowledged() {
     for i in 0..5 {
         after.push(pusher.push(format!("after{i}")).await);
     }
-    let mut health = client
-        .get(format!("{address}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    let health_text = String::from_utf8_lossy(&health.body().await.unwrap()).into_owned();
+    let (health, health_text) = get_text(&client, &format!("{address}/healthz")).await;
     let output = child.stop();
 
     assert!(before.acknowledged, "{before:?}");
     for answer in &after {
         assert_eq!(answer.status, Some(503), "{answer:?}");
     }
-    assert_eq!(health.status().as_u16(), 503, "{health_text}");
+    assert_eq!(health, Some(503), "{health_text}");
     assert!(health_text.contains("removed or replaced"), "{health_text}");
     assert!(!path.exists(), "no new empty database was created");
     assert_eq!(

@@ -156,3 +156,21 @@ pub async fn timed_get(url: &str, limit: Duration) -> (Option<u16>, Duration) {
     .flatten();
     (status, started.elapsed())
 }
+
+/// GET `url`: the status (`None` without an answer) and the body as text.
+pub async fn get_text(client: &awc::Client, url: &str) -> (Option<u16>, String) {
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "tests stay on loopback: {url}"
+    );
+    match client.get(url).send().await {
+        Ok(mut response) => {
+            let body = response.body().await.unwrap_or_default();
+            (
+                Some(response.status().as_u16()),
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
+        Err(e) => (None, e.to_string()),
+    }
+}
