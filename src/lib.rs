@@ -11,12 +11,13 @@
 //!   built valid, so nothing past the routes re-checks it.
 //! - [`codes`]: the ticket for a code, cheapest source first: the worker's own copy of a hot
 //!   code's answers, the shared cache (with its rendered answers), the database for
-//!   permanent codes, then WeChat, within each client's allowance.
+//!   permanent codes, then WeChat, within each client's and the service's allowance.
 //! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
 //!   single-flight misses and one retry on a rejected token; the push protocol
-//!   (signatures, safe-mode AES, event XML).
-//! - [`store`]: SQLite through sqlx: the inventory of codes, labels, scan events (written
-//!   with group commit) and the statistics queries.
+//!   (signatures, safe-mode AES, event XML, refusing replays).
+//! - [`store`]: SQLite through sqlx: the inventory of codes, labels, scan events and the
+//!   statistics queries. Every write goes through one writer that commits concurrent
+//!   writes together and answers each only once it is on disk.
 //! - [`chart`]: scans per day as server-rendered SVG.
 //! - [`pages`] and [`render`]: askama templates, and the QR images rendered locally.
 //! - [`error`]: one error type, rendered as a page or as JSON, with its HTTP status.

@@ -1,6 +1,7 @@
 //! Getting the ticket for a code, cheapest source first: the in-memory cache, then a live
 //! code already in the database (after a restart), and only then WeChat, within each
-//! client's allowance of new codes. In front of it all, each worker keeps its own copy of
+//! client's allowance of new codes and the service's. A new code is shown only once the
+//! inventory has recorded it. In front of it all, each worker keeps its own copy of
 //! the answers of the codes it served last ([`WorkerAnswers`]).
 
 use std::collections::HashMap;
