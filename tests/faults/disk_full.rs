@@ -71,6 +71,15 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     let database = format!("sqlite://{}", disk.path.join("events.db").display());
     let mut child = ChildApp::spawn(&[("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", &database)]);
     let address = child.wait_for_address();
+    // The embedded emulator's address, from the sandbox's start line, to count its creates.
+    let emulator = child
+        .seen
+        .iter()
+        .find_map(|line| {
+            let start = line.find("emulator at http://")? + "emulator at ".len();
+            line[start..].split_whitespace().next().map(str::to_string)
+        })
+        .expect("the sandbox names its emulator");
     let pusher = Pusher::new(&address, Duration::from_secs(10), 1);
     let client = client(Duration::from_secs(10), 4);
     let page = format!("{address}/qrcode?scene_id=1");
@@ -96,6 +105,9 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
     }
     let health_while_full = get_text(&client, &format!("{address}/healthz")).await;
     let page_while_full = get_text(&client, &page).await.0;
+    let new_code_while_full = get_text(&client, &format!("{address}/qrcode?scene_id=2"))
+        .await
+        .0;
     let label_while_full = client
         .post(format!("{address}/labels"))
         .content_type("application/x-www-form-urlencoded")
@@ -114,6 +126,12 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         after_recovery.push(answer);
     }
     let health_after = get_text(&client, &format!("{address}/healthz")).await;
+    let new_code_after = get_text(&client, &format!("{address}/qrcode?scene_id=2"))
+        .await
+        .0;
+    let (_, calls) = get_text(&client, &format!("{emulator}/emulator/calls")).await;
+    let creates =
+        serde_json::from_str::<serde_json::Value>(&calls).expect("calls")["qrcode_create"].clone();
     let log = child.stop();
     eprintln!(
         "full disk: {} pushes acknowledged, {refused} refused before space returned",
@@ -134,6 +152,16 @@ async fn on_a_full_disk_nothing_unstored_is_acknowledged_and_writes_resume_when_
         page_while_full,
         Some(200),
         "a cached page is served while the disk is full"
+    );
+    assert_eq!(
+        new_code_while_full,
+        Some(503),
+        "a new code is not shown before the inventory records it"
+    );
+    assert_eq!(new_code_after, Some(200));
+    assert_eq!(
+        creates, 2,
+        "the code created while the disk was full is recorded after it, not created again"
     );
     assert_eq!(
         label_while_full, 503,
