@@ -17,7 +17,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
-use crate::settings::Networks;
+/// IP networks, for the trusted proxies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl Networks {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
 
 /// Who is making a request, once access control has let it in.
 #[derive(Debug, Clone, PartialEq, Eq)]

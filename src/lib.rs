@@ -3,6 +3,7 @@
 //! A tour of the modules, in the order a request meets them:
 //!
 //! - [`settings`]: flags and environment variables, checked at start-up; live or sandbox mode.
+//!   [`secret`] holds the credential type that is never printed.
 //! - [`startup`]: builds the actix-web app on a given listener; in sandbox mode starts the
 //!   [`emulator`] and points the app at it.
 //! - [`routes`]: the HTTP handlers, one module per feature (home, code pages, callback,
@@ -37,6 +38,7 @@ pub mod error;
 pub mod pages;
 pub mod render;
 pub mod routes;
+pub mod secret;
 pub mod security_headers;
 pub mod settings;
 pub mod startup;

@@ -4,7 +4,6 @@
 //! field is what `scene-qr --help` prints. A bad value refuses start-up with one line
 //! that names the environment variable, because that is what operators set.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,7 +12,10 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use time::UtcOffset;
 
+use crate::auth::Networks;
 use crate::domain::Lifetime;
+use crate::secret::Secret;
+use crate::wechat::TokenEndpoint;
 use crate::wechat::crypto::AesKey;
 
 #[derive(Debug, Clone, Parser)]
@@ -172,46 +174,6 @@ pub enum AuthMode {
 pub enum Permission {
     Allow,
     Deny,
-}
-
-/// IP networks, for the trusted proxies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Networks(pub Vec<ipnet::IpNet>);
-
-impl Networks {
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TokenEndpoint {
-    /// POST /cgi-bin/stable_token
-    Stable,
-    /// GET /cgi-bin/token
-    Classic,
-}
-
-/// A credential (the AppSecret, the push Token). It has no `Display`, and its `Debug`
-/// prints nothing of the value, so it cannot end up in a log line or a page by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it to WeChat.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
 }
 
 /// Start-up refused: one line for the operator, exit code 2.

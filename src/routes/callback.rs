@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, BodyError};
-use crate::settings::Secret;
+use crate::secret::Secret;
 use crate::store::{Store, Stored, unix_now};
 use crate::wechat::crypto::AesKey;
 use crate::wechat::freshness::{PushFreshness, Stale};

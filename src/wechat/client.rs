@@ -13,7 +13,18 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{CodeRequest, Kind, Scene};
-use crate::settings::{Secret, TokenEndpoint};
+use crate::secret::Secret;
+
+/// How access tokens are obtained (WECHAT_TOKEN_ENDPOINT). The stable endpoint hands back
+/// the account's current token, so other systems sharing the AppID keep theirs; the
+/// classic one issues a new token, which ends the one they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenEndpoint {
+    /// POST /cgi-bin/stable_token
+    Stable,
+    /// GET /cgi-bin/token
+    Classic,
+}
 
 /// Replies from WeChat are small (a token, a ticket); anything bigger is not a reply we know.
 const MAX_REPLY_BYTES: usize = 64 * 1024;

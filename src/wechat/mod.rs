@@ -13,6 +13,6 @@ pub mod signature;
 mod tickets;
 mod token;
 
-pub use client::{Endpoint, UpstreamConfig, UpstreamError, WechatClient};
+pub use client::{Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient};
 pub use tickets::{Ticket, TicketCache, create as create_ticket};
 pub use token::TokenCache;

@@ -13,8 +13,8 @@ use moka::Expiry;
 use moka::future::Cache;
 use moka::ops::compute::Op;
 
+use super::client::TokenEndpoint;
 use super::client::{AccessToken, UpstreamError, WechatClient};
-use crate::settings::TokenEndpoint;
 
 /// WeChat allows `force_refresh` at most every 30 seconds (and 20 times a day).
 const FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use scene_qr::auth::Networks;
 use scene_qr::emulator::Api;
-use scene_qr::settings::{AuthMode, Networks, Permission};
+use scene_qr::settings::{AuthMode, Permission};
 
 use crate::helpers::{ChildApp, spawn_app, spawn_app_with};
 

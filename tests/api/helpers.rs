@@ -13,8 +13,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use scene_qr::domain::Lifetime;
 use scene_qr::emulator::{self, Emulator, EmulatorConfig, PushTarget, sign_push_now};
-use scene_qr::settings::{AuthMode, Permission, Secret, Settings, TokenEndpoint};
+use scene_qr::secret::Secret;
+use scene_qr::settings::{AuthMode, Permission, Settings};
 use scene_qr::startup::Application;
+use scene_qr::wechat::TokenEndpoint;
 use tempfile::TempDir;
 
 pub const APPID: &str = "wxtest0123456789";

@@ -1,7 +1,7 @@
 //! Token rejection: drop the token, get a fresh one, retry once, never loop.
 
 use scene_qr::emulator::{Api, Fault};
-use scene_qr::settings::TokenEndpoint;
+use scene_qr::wechat::TokenEndpoint;
 
 use crate::helpers::{APPID, spawn_app, spawn_app_with};
 

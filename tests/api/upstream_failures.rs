@@ -48,8 +48,7 @@ async fn a_token_endpoint_errcode_is_reported_the_same_way_on_the_api() {
 
 #[actix_web::test]
 async fn wrong_credentials_are_reported_as_such() {
-    let app =
-        spawn_app_with(|s| s.appsecret = Some(scene_qr::settings::Secret::new("wrong"))).await;
+    let app = spawn_app_with(|s| s.appsecret = Some(scene_qr::secret::Secret::new("wrong"))).await;
 
     let response = app.get("/api/qrcode?scene_id=1").await;
 
