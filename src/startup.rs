@@ -15,7 +15,7 @@ use crate::auth::{self, Access};
 use crate::codes::{CodeService, NewCodeAllowance, WorkerAnswers};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
-use crate::routes::callback::{Callback, CallbackConfig};
+use crate::routes::callback::Callback;
 use crate::routes::{self, AppState};
 use crate::secret::Secret;
 use crate::security_headers::{SecurityHeaders, content_security_policy};
@@ -23,7 +23,7 @@ use crate::settings::{AuthMode, ConfigError, Mode, Settings};
 use crate::store::{Store, StoreError, WriterTask};
 use crate::telemetry::{self, ObserveRequests};
 use crate::wechat::crypto::AesKey;
-use crate::wechat::freshness::PushFreshness;
+use crate::wechat::push::{PushConfig, PushReceiver};
 use crate::wechat::{UpstreamConfig, WechatClient};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +107,9 @@ impl Application {
         let _ = telemetry::metrics_handle();
         let (store, writer_task) = Store::open(&settings.database_url).await?;
         let callback = web::Data::new(Callback {
-            config: callback_config(settings, &upstream, sandbox.as_ref(), address),
+            receiver: push_config(settings, &upstream, sandbox.as_ref(), address)
+                .map(|config| PushReceiver::new(config, settings.push_window_seconds)),
             store: store.clone(),
-            freshness: PushFreshness::new(settings.push_window_seconds),
         });
         let layout = Layout {
             sandbox: sandbox.is_some(),
@@ -281,12 +281,12 @@ fn access_control(settings: &Settings) -> Result<Access, ConfigError> {
 
 /// How pushes to `/wechat/callback` are verified. Sandbox mode makes up a Token and an
 /// EncodingAESKey (unless given) and tells the emulator, whose pushes then use safe mode.
-fn callback_config(
+fn push_config(
     settings: &Settings,
     upstream: &UpstreamConfig,
     sandbox: Option<&Sandbox>,
     address: SocketAddr,
-) -> Option<CallbackConfig> {
+) -> Option<PushConfig> {
     let config = match sandbox {
         None => {
             let Some(token) = settings.push_token.clone() else {
@@ -303,14 +303,14 @@ fn callback_config(
                      configuration) signs and encrypts each event"
                 );
             }
-            CallbackConfig {
+            PushConfig {
                 token,
                 aes_key: settings.encoding_aes_key.clone(),
                 appid: upstream.appid.clone(),
             }
         }
         Some(sandbox) => {
-            let config = CallbackConfig {
+            let config = PushConfig {
                 token: settings
                     .push_token
                     .clone()

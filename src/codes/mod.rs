@@ -15,10 +15,10 @@ use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::domain::{CodeRequest, Kind, Lifetime};
+use crate::domain::{CodeRequest, Kind, Lifetime, Ticket};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
-use crate::wechat::{Ticket, TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
+use crate::wechat::{TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
 mod worker_answers;
 pub use worker_answers::WorkerAnswers;

@@ -27,7 +27,7 @@ use foldhash::HashMap;
 use time::OffsetDateTime;
 
 use crate::domain::CodeRequest;
-use crate::wechat::Ticket;
+use crate::domain::Ticket;
 
 /// Codes kept per worker: room for the hot ones (a page and its JSON are about 3 KB). A
 /// worker that serves more distinct codes than this is not serving a few hot ones, and

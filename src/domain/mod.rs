@@ -1,10 +1,14 @@
 //! Validated domain types: nothing untrusted gets past these constructors.
 
+mod account_event;
 mod code_request;
 mod stats_query;
+mod ticket;
 
+pub use account_event::{AccountEvent, EventKind};
 pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, MAX_SCENE_STR_CHARS,
     Scene, SceneStr,
 };
 pub use stats_query::{DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, SortKey, StatsQuery, TimeRange};
+pub use ticket::Ticket;

@@ -17,11 +17,12 @@ use super::AppState;
 use super::stats::scene_path;
 use crate::auth::StaffUser;
 use crate::codes::{CodeEntry, WorkerAnswers};
+use crate::domain::Ticket;
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{QrCodePage, html, human_duration};
 use crate::render;
-use crate::wechat::{Ticket, WechatClient};
+use crate::wechat::WechatClient;
 
 /// The code the query asks for: a bad query, or a permanent code where they are off,
 /// never reaches a cache or WeChat.

@@ -5,8 +5,7 @@ use time::OffsetDateTime;
 
 use super::writer::Job;
 use super::{Store, StoreError};
-use crate::domain::{CodeRequest, Kind, Lifetime, Scene};
-use crate::wechat::Ticket;
+use crate::domain::{CodeRequest, Kind, Lifetime, Scene, Ticket};
 
 /// A code as listed on a scene's statistics page.
 #[derive(Debug, Clone)]

@@ -92,7 +92,7 @@ impl Store {
     /// Stores a pushed event; returns once it is committed to disk.
     pub async fn store_event(
         &self,
-        event: crate::wechat::push::FollowEvent,
+        event: crate::domain::AccountEvent,
     ) -> Result<Stored, StoreError> {
         let received_at = unix_now();
         self.jobs

@@ -30,9 +30,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use crate::domain::CodeRequest;
-use crate::wechat::Ticket;
-use crate::wechat::push::FollowEvent;
+use crate::domain::{AccountEvent, CodeRequest, Ticket};
 
 /// Most writes in one transaction: bounds the wait of the last one in a batch.
 const MAX_BATCH: usize = 512;
@@ -52,7 +50,7 @@ type Outcome = Result<Stored, String>;
 
 pub(super) enum Job {
     Event {
-        event: FollowEvent,
+        event: AccountEvent,
         received_at: i64,
         done: oneshot::Sender<Outcome>,
     },

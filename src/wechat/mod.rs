@@ -7,12 +7,11 @@
 mod client;
 pub mod crypto;
 pub mod errcode;
-pub mod freshness;
 pub mod push;
 pub mod signature;
 mod tickets;
 mod token;
 
 pub use client::{Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient};
-pub use tickets::{Ticket, TicketCache, create as create_ticket};
+pub use tickets::{TicketCache, create as create_ticket};
 pub use token::TokenCache;

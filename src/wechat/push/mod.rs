@@ -1,4 +1,7 @@
-//! WeChat's pushes to the callback: the XML envelope, and the scan events inside it.
+//! WeChat's pushes to the callback: [`PushReceiver`] checks a push as the protocol asks
+//! (the query's signature and timestamp before the body, then replays, safe mode's
+//! signature and decryption) and reads its meaning; below it, the XML envelope and the
+//! events inside it, and [`freshness`], the replay check.
 //!
 //! The parser reads only the flat `<xml><Field>value</Field>…</xml>` shape WeChat sends. It
 //! refuses a DOCTYPE and any entity other than XML's five and character references, so no
@@ -8,6 +11,13 @@ use std::borrow::Cow;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
+
+use crate::domain::{AccountEvent, EventKind};
+
+pub mod freshness;
+mod receiver;
+
+pub use receiver::{PushConfig, PushReceiver, Refusal, SignedQuery};
 
 /// Longest scene value kept from an event key (WeChat's limit is 64 characters).
 const MAX_SCENE_CHARS: usize = 128;
@@ -154,49 +164,9 @@ fn resolve_reference(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
     /// A follow, unfollow or scan: stored.
-    Event(FollowEvent),
+    Event(AccountEvent),
     /// Any other message or event: acknowledged, not stored.
     Ignored { msg_type: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Subscribe,
-    Scan,
-    Unsubscribe,
-}
-
-impl EventKind {
-    /// As WeChat spells it, and as it is stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Subscribe => "subscribe",
-            EventKind::Scan => "SCAN",
-            EventKind::Unsubscribe => "unsubscribe",
-        }
-    }
-}
-
-/// A follow, unfollow or scan, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowEvent {
-    pub kind: EventKind,
-    /// The user (personal data: stored, never shown).
-    pub openid: String,
-    /// WeChat's `CreateTime`, Unix seconds.
-    pub created_at: i64,
-    /// `EventKey` as received; part of the identity of a push.
-    pub event_key: String,
-    /// The scene, for scans and follows that came from a code.
-    pub scene: Option<String>,
-    pub ticket: Option<String>,
-}
-
-impl FollowEvent {
-    /// A follow that came from scanning a code: the number channel analysis is about.
-    pub fn is_new_follower(&self) -> bool {
-        self.kind == EventKind::Subscribe && self.scene.is_some()
-    }
 }
 
 /// Reads the meaning of a (decrypted) push.
@@ -254,7 +224,7 @@ pub fn interpret(fields: &Fields) -> Result<Push, PushError> {
             reason: "longer than any scene",
         });
     }
-    Ok(Push::Event(FollowEvent {
+    Ok(Push::Event(AccountEvent {
         kind,
         openid: openid.to_string(),
         created_at,
@@ -293,7 +263,7 @@ mod tests {
         <Event><![CDATA[subscribe]]></Event>\n<EventKey><![CDATA[qrscene_1000]]></EventKey>\n\
         <Ticket><![CDATA[gQHi8DoAAAAAAAAAASxodHRw==]]></Ticket>\n</xml>";
 
-    fn event(xml: &str) -> FollowEvent {
+    fn event(xml: &str) -> AccountEvent {
         match interpret(&parse_fields(xml.as_bytes()).unwrap()).unwrap() {
             Push::Event(e) => e,
             other => panic!("not an event: {other:?}"),

@@ -1,0 +1,42 @@
+//! What WeChat tells the account about its users: follows, scans and unfollows.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Subscribe,
+    Scan,
+    Unsubscribe,
+}
+
+impl EventKind {
+    /// As WeChat spells it, and as it is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Subscribe => "subscribe",
+            EventKind::Scan => "SCAN",
+            EventKind::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+
+/// Something a user did to the account, as stored: a follow (from a code or not), a
+/// scan by a follower, an unfollow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountEvent {
+    pub kind: EventKind,
+    /// The user (personal data: stored, never shown).
+    pub openid: String,
+    /// WeChat's `CreateTime`, Unix seconds.
+    pub created_at: i64,
+    /// `EventKey` as received; part of the identity of a push.
+    pub event_key: String,
+    /// The scene, for scans and follows that came from a code.
+    pub scene: Option<String>,
+    pub ticket: Option<String>,
+}
+
+impl AccountEvent {
+    /// A follow that came from scanning a code: the number channel analysis is about.
+    pub fn is_new_follower(&self) -> bool {
+        self.kind == EventKind::Subscribe && self.scene.is_some()
+    }
+}
