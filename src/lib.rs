@@ -2,7 +2,9 @@
 //!
 //! A tour of the modules, in the order a request meets them:
 //!
-//! - [`settings`]: flags and environment variables, checked at start-up; live or sandbox mode.
+//! - [`settings`]: flags and environment variables, turned once at start-up into a
+//!   [`settings::Config`] of checked values: live or sandbox mode, access control (with its
+//!   users file read), the allowances.
 //!   [`secret`] holds the credential type that is never printed.
 //! - [`startup`]: builds the actix-web app on a given listener; in sandbox mode starts the
 //!   [`emulator`] and points the app at it.

@@ -19,19 +19,27 @@ async fn main() -> ExitCode {
     if let Some(Command::HashPassword { name }) = &settings.command {
         return hash_password(name);
     }
+    // Before anything listens: a bad combination or users file stops start-up here.
+    let config = match settings.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("scene-qr: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let _log = telemetry::init_logging(&settings.log_filter);
 
-    let listener = match TcpListener::bind(settings.listen) {
+    let listener = match TcpListener::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!(
                 "scene-qr: cannot listen on {} (SCENE_QR_LISTEN): {e}",
-                settings.listen
+                config.listen
             );
             return ExitCode::from(2);
         }
     };
-    let app = match Application::build(&settings, listener).await {
+    let app = match Application::build(config, listener).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("scene-qr: {e}");

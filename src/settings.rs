@@ -12,7 +12,10 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use time::UtcOffset;
 
-use crate::auth::Networks;
+use actix_web::http::header::HeaderName;
+
+use crate::auth::{Access, Networks, load_users};
+use crate::codes::NewCodeAllowance;
 use crate::domain::Lifetime;
 use crate::secret::Secret;
 use crate::wechat::TokenEndpoint;
@@ -154,6 +157,29 @@ pub enum Command {
     },
 }
 
+/// The settings, checked and turned into what the service runs with.
+pub struct Config {
+    pub listen: SocketAddr,
+    pub mode: Mode,
+    pub access: Access,
+    /// SCENE_QR_PERMANENT, resolved.
+    pub permanent_allowed: bool,
+    pub api_base: String,
+    pub mp_base: String,
+    pub token_endpoint: TokenEndpoint,
+    pub upstream_timeout: Duration,
+    /// Lifetime of temporary codes that do not ask for one.
+    pub default_lifetime: Lifetime,
+    pub workers: Option<u16>,
+    pub push_token: Option<Secret>,
+    pub encoding_aes_key: Option<AesKey>,
+    pub push_window_seconds: u32,
+    pub database_url: String,
+    pub utc_offset: UtcOffset,
+    pub new_codes: NewCodeAllowance,
+    pub frame_ancestors: String,
+}
+
 /// Where scene-qr gets its codes from, derived from the credentials given.
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -183,11 +209,12 @@ pub struct ConfigError(pub String);
 
 impl Settings {
     /// Reads flags and environment. `Ok(None)` means `--help` or `--version` was printed.
+    /// What fields say together is checked by [`Settings::config`].
     pub fn from_args() -> Result<Option<Self>, ConfigError> {
         match Self::try_parse() {
             // A subcommand does not serve: the serving settings need not be complete.
             Ok(settings) if settings.command.is_some() => Ok(Some(settings)),
-            Ok(settings) => settings.validated().map(Some),
+            Ok(settings) => Ok(Some(settings)),
             Err(err)
                 if matches!(
                     err.kind(),
@@ -201,29 +228,59 @@ impl Settings {
         }
     }
 
-    /// Checks what a single field cannot check on its own.
-    pub fn validated(self) -> Result<Self, ConfigError> {
-        self.mode()?;
-        match self.auth {
-            AuthMode::Basic => match &self.users_file {
-                // Read now, so that a bad file stops start-up before anything listens.
-                Some(path) => {
-                    crate::auth::load_users(path).map_err(ConfigError)?;
-                }
-                None => {
-                    return Err(ConfigError(
+    /// Turns the settings into the service's [`Config`]: checks what a single field cannot
+    /// check on its own, and reads the users file, once, before anything listens.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: self.listen,
+            mode: self.mode()?,
+            access: self.access()?,
+            permanent_allowed: self.permanent_allowed(),
+            api_base: self.api_base.clone(),
+            mp_base: self.mp_base.clone(),
+            token_endpoint: self.token_endpoint,
+            upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
+            default_lifetime: self.expire_seconds,
+            workers: self.workers,
+            push_token: self.push_token.clone(),
+            encoding_aes_key: self.encoding_aes_key.clone(),
+            push_window_seconds: self.push_window_seconds,
+            database_url: self.database_url.clone(),
+            utc_offset: self.utc_offset,
+            new_codes: NewCodeAllowance {
+                per_client: self.new_codes_per_minute,
+                in_total: self.new_codes_per_minute_total,
+            },
+            frame_ancestors: self.frame_ancestors.clone(),
+        })
+    }
+
+    /// Access control as one value: open, Basic with its users, or a header from trusted
+    /// proxies.
+    fn access(&self) -> Result<Access, ConfigError> {
+        Ok(match self.auth {
+            AuthMode::None => Access::Open,
+            AuthMode::Basic => {
+                let path = self.users_file.as_deref().ok_or_else(|| {
+                    ConfigError(
                         "SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE: a file of name:hash lines (see scene-qr hash-password)".into(),
+                    )
+                })?;
+                Access::basic(load_users(path).map_err(ConfigError)?)
+            }
+            AuthMode::Header => match (&self.auth_header, &self.trusted_proxies) {
+                (Some(header), Some(proxies)) => Access::Header {
+                    header: HeaderName::try_from(header.as_str())
+                        .map_err(|e| ConfigError(format!("SCENE_QR_AUTH_HEADER: {e}")))?,
+                    proxies: proxies.clone(),
+                },
+                _ => {
+                    return Err(ConfigError(
+                        "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER (e.g. X-Forwarded-User) and SCENE_QR_TRUSTED_PROXIES (e.g. 127.0.0.1)".into(),
                     ));
                 }
             },
-            AuthMode::Header if self.auth_header.is_none() || self.trusted_proxies.is_none() => {
-                return Err(ConfigError(
-                    "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER (e.g. X-Forwarded-User) and SCENE_QR_TRUSTED_PROXIES (e.g. 127.0.0.1)".into(),
-                ));
-            }
-            _ => {}
-        }
-        Ok(self)
+        })
     }
 
     /// Whether permanent codes may be created: as configured, else only where someone is
@@ -251,10 +308,6 @@ impl Settings {
                 "WECHAT_APPID is not set but WECHAT_APPSECRET is: set both for live mode, or neither for sandbox mode".into(),
             )),
         }
-    }
-
-    pub fn upstream_timeout(&self) -> Duration {
-        Duration::from_millis(self.upstream_timeout_ms)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Wiring: builds the app from [`Settings`] on a listener it is given (it never binds the
+//! Wiring: builds the app from a [`Config`] on a listener it is given (it never binds the
 //! service's own address, so tests pass `127.0.0.1:0`), and in sandbox mode starts the
 //! embedded WeChat emulator and points the app at it.
 
@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::http::header::HeaderName;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::auth::{self, Access};
-use crate::codes::{CodeService, NewCodeAllowance, WorkerAnswers};
+use crate::auth;
+use crate::codes::{CodeService, WorkerAnswers};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::routes::callback::Callback;
 use crate::routes::{self, AppState};
 use crate::secret::Secret;
 use crate::security_headers::{SecurityHeaders, content_security_policy};
-use crate::settings::{AuthMode, ConfigError, Mode, Settings};
+use crate::settings::{Config, ConfigError, Mode};
 use crate::store::{Store, StoreError, WriterTask};
 use crate::telemetry::{self, ObserveRequests};
 use crate::wechat::crypto::AesKey;
@@ -54,22 +53,22 @@ struct Sandbox {
 
 impl Application {
     /// Builds the service on `listener`. Call inside an actix system.
-    pub async fn build(settings: &Settings, listener: TcpListener) -> Result<Self, StartError> {
+    pub async fn build(config: Config, listener: TcpListener) -> Result<Self, StartError> {
         // awc's rustls connector needs a process-wide crypto provider; installing twice
         // (several apps in one test process) is harmless, so the error is ignored.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let address = listener.local_addr()?;
-        let (upstream, mp_base, sandbox) = match settings.mode()? {
+        let (upstream, mp_base, sandbox) = match config.mode.clone() {
             Mode::Live { appid, secret } => (
                 UpstreamConfig {
-                    api_base: settings.api_base.clone(),
+                    api_base: config.api_base.clone(),
                     appid,
                     secret,
-                    token_endpoint: settings.token_endpoint,
-                    timeout: settings.upstream_timeout(),
+                    token_endpoint: config.token_endpoint,
+                    timeout: config.upstream_timeout,
                 },
-                settings.mp_base.clone(),
+                config.mp_base.clone(),
                 None,
             ),
             Mode::Sandbox => {
@@ -79,14 +78,14 @@ impl Application {
                      the embedded WeChat emulator at {} and will not scan into a real account",
                     sandbox.base_url
                 );
-                let config = &sandbox.emulator.config;
+                let emulator = &sandbox.emulator.config;
                 (
                     UpstreamConfig {
                         api_base: sandbox.base_url.clone(),
-                        appid: config.appid.clone(),
-                        secret: Secret::new(config.secret.clone()),
-                        token_endpoint: settings.token_endpoint,
-                        timeout: settings.upstream_timeout(),
+                        appid: emulator.appid.clone(),
+                        secret: Secret::new(emulator.secret.clone()),
+                        token_endpoint: config.token_endpoint,
+                        timeout: config.upstream_timeout,
                     },
                     sandbox.base_url.clone(),
                     Some(sandbox),
@@ -94,7 +93,7 @@ impl Application {
             }
         };
 
-        let access = web::Data::new(access_control(settings)?);
+        let access = web::Data::new(config.access);
         let auth_on = access.is_on();
         if !auth_on && !address.ip().is_loopback() {
             log::warn!(
@@ -102,35 +101,35 @@ impl Application {
                  codes and read statistics; set SCENE_QR_AUTH=basic or header"
             );
         }
-        let policy = content_security_policy(&mp_base, &settings.frame_ancestors)?;
+        let policy = content_security_policy(&mp_base, &config.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
-        let (store, writer_task) = Store::open(&settings.database_url).await?;
+        let (store, writer_task) = Store::open(&config.database_url).await?;
         let callback = web::Data::new(Callback {
-            receiver: push_config(settings, &upstream, sandbox.as_ref(), address)
-                .map(|config| PushReceiver::new(config, settings.push_window_seconds)),
+            receiver: push_config(
+                config.push_token.as_ref(),
+                config.encoding_aes_key.as_ref(),
+                &upstream,
+                sandbox.as_ref(),
+                address,
+            )
+            .map(|push| PushReceiver::new(push, config.push_window_seconds)),
             store: store.clone(),
         });
         let layout = Layout {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
-        let codes = CodeService::new(
-            store.clone(),
-            NewCodeAllowance {
-                per_client: settings.new_codes_per_minute,
-                in_total: settings.new_codes_per_minute_total,
-            },
-        );
-        let loaded = codes.load_live_codes(settings.expire_seconds).await?;
+        let codes = CodeService::new(store.clone(), config.new_codes);
+        let loaded = codes.load_live_codes(config.default_lifetime).await?;
         log::info!("{loaded} live codes loaded from the database");
         let state = AppState {
             codes: Arc::new(codes),
             store: store.clone(),
-            permanent_allowed: settings.permanent_allowed(),
-            default_lifetime: settings.expire_seconds,
+            permanent_allowed: config.permanent_allowed,
+            default_lifetime: config.default_lifetime,
             mp_base,
-            utc_offset: settings.utc_offset,
+            utc_offset: config.utc_offset,
             layout,
         };
         let sandbox_emulator = sandbox.as_ref().map(|s| web::Data::new(s.emulator.clone()));
@@ -160,7 +159,7 @@ impl Application {
             app.configure(|cfg| routes::configure(cfg, layout.sandbox))
                 .default_service(web::to(move || async move { not_found(layout) }))
         });
-        let workers = settings.workers.map_or_else(
+        let workers = config.workers.map_or_else(
             || std::thread::available_parallelism().map_or(1, usize::from),
             usize::from,
         );
@@ -254,48 +253,24 @@ fn connections_per_worker(workers: usize) -> usize {
     usize::try_from(per_worker).unwrap_or(usize::MAX)
 }
 
-fn access_control(settings: &Settings) -> Result<Access, ConfigError> {
-    Ok(match settings.auth {
-        AuthMode::None => Access::Open,
-        AuthMode::Basic => {
-            let path = settings.users_file.as_deref().ok_or_else(|| {
-                ConfigError("SCENE_QR_AUTH=basic needs SCENE_QR_USERS_FILE".into())
-            })?;
-            Access::basic(auth::load_users(path).map_err(ConfigError)?)
-        }
-        AuthMode::Header => match (&settings.auth_header, &settings.trusted_proxies) {
-            (Some(header), Some(proxies)) => Access::Header {
-                header: HeaderName::try_from(header.as_str())
-                    .map_err(|e| ConfigError(format!("SCENE_QR_AUTH_HEADER: {e}")))?,
-                proxies: proxies.clone(),
-            },
-            _ => {
-                return Err(ConfigError(
-                    "SCENE_QR_AUTH=header needs SCENE_QR_AUTH_HEADER and SCENE_QR_TRUSTED_PROXIES"
-                        .into(),
-                ));
-            }
-        },
-    })
-}
-
 /// How pushes to `/wechat/callback` are verified. Sandbox mode makes up a Token and an
 /// EncodingAESKey (unless given) and tells the emulator, whose pushes then use safe mode.
 fn push_config(
-    settings: &Settings,
+    token: Option<&Secret>,
+    aes_key: Option<&AesKey>,
     upstream: &UpstreamConfig,
     sandbox: Option<&Sandbox>,
     address: SocketAddr,
 ) -> Option<PushConfig> {
     let config = match sandbox {
         None => {
-            let Some(token) = settings.push_token.clone() else {
+            let Some(token) = token.cloned() else {
                 log::warn!(
                     "WECHAT_TOKEN is not set: /wechat/callback is off and scans are not recorded"
                 );
                 return None;
             };
-            if settings.encoding_aes_key.is_none() {
+            if aes_key.is_none() {
                 log::warn!(
                     "WECHAT_ENCODING_AES_KEY is not set, so pushes come in plaintext mode, where \
                      WeChat signs the query but not the event. Safe mode (the account's \
@@ -305,19 +280,17 @@ fn push_config(
             }
             PushConfig {
                 token,
-                aes_key: settings.encoding_aes_key.clone(),
+                aes_key: aes_key.cloned(),
                 appid: upstream.appid.clone(),
             }
         }
         Some(sandbox) => {
             let config = PushConfig {
-                token: settings
-                    .push_token
-                    .clone()
+                token: token
+                    .cloned()
                     .unwrap_or_else(|| Secret::new(random_text(32))),
-                aes_key: settings
-                    .encoding_aes_key
-                    .clone()
+                aes_key: aes_key
+                    .cloned()
                     .or_else(|| Some(AesKey::from_bytes(rand::random()))),
                 appid: upstream.appid.clone(),
             };

@@ -155,7 +155,8 @@ async fn start(
 ) -> TestApp {
     let secret = emulator.config.secret.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
-    let app = Application::build(&settings, listener)
+    let config = settings.config().expect("the test's settings are valid");
+    let app = Application::build(config, listener)
         .await
         .expect("build app");
     let address = format!("http://{}", app.address());
