@@ -18,6 +18,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use crate::domain::{CodeRequest, Kind, Lifetime, Ticket};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
+use crate::telemetry::metric_names::TICKET_CACHE;
 use crate::wechat::{TicketCache, TokenCache, UpstreamError, WechatClient, create_ticket};
 
 mod worker_answers;
@@ -141,7 +142,7 @@ fn count_ticket_hit() {
 
 fn ticket_counter(result: &'static str) -> metrics::Counter {
     metrics::counter!(
-        "scene_qr_ticket_cache_total",
+        TICKET_CACHE,
         "result" => result,
         "worker" => telemetry::worker()
     )

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, BodyError};
 use crate::store::{Store, StoreError, Stored, unix_now};
+use crate::telemetry::metric_names::{CALLBACK_EVENTS, STORED_EVENTS};
 use crate::wechat::push::{Push, PushReceiver, Refusal};
 
 /// Largest push accepted: real ones are under 2 KiB.
@@ -76,14 +77,14 @@ pub async fn receive(
     let event = match receiver.open(&signed, &body) {
         Ok(Push::Event(event)) => event,
         Ok(Push::Ignored { msg_type }) => {
-            metrics::counter!("scene_qr_callback_events_total", "event" => "other").increment(1);
+            metrics::counter!(CALLBACK_EVENTS, "event" => "other").increment(1);
             log::debug!("push of type {msg_type} acknowledged, not stored");
             return plain(StatusCode::OK, "success");
         }
         Err(refusal) => return refused(&refusal),
     };
     let kind = event.kind.as_str();
-    metrics::counter!("scene_qr_callback_events_total", "event" => kind).increment(1);
+    metrics::counter!(CALLBACK_EVENTS, "event" => kind).increment(1);
     let left = ANSWER_WITHIN.saturating_sub(started.elapsed());
     let stored = actix_web::rt::time::timeout(left, callback.store.store_event(event)).await;
     answer(kind, stored)
@@ -102,7 +103,7 @@ fn answer(
         Ok(Err(_)) => "failed",
         Err(_) => "late",
     };
-    metrics::counter!("scene_qr_stored_events_total", "outcome" => outcome).increment(1);
+    metrics::counter!(STORED_EVENTS, "outcome" => outcome).increment(1);
     match stored {
         Ok(Ok(Stored::New)) => {
             log::debug!("stored a {kind} event");

@@ -170,13 +170,4 @@ impl Store {
             })
             .collect()
     }
-
-    /// How many permanent codes the inventory holds (an account may hold 100,000).
-    pub async fn permanent_code_count(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM codes WHERE kind = 'permanent'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
-    }
 }

@@ -2,6 +2,7 @@
 //! request.
 
 mod log_writer;
+pub mod metric_names;
 mod metrics_export;
 mod observe;
 

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::metric_names::{HTTP_REQUEST_DURATION, HTTP_REQUESTS};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
@@ -148,7 +149,7 @@ impl RouteMetrics {
         Self {
             static_route: pattern.starts_with('/') && !pattern.contains('{'),
             duration: metrics::histogram!(
-                "scene_qr_http_request_duration_seconds",
+                HTTP_REQUEST_DURATION,
                 "route" => pattern.to_string(),
                 "worker" => super::worker()
             ),
@@ -167,7 +168,7 @@ impl RouteMetrics {
             Some((_, _, counter)) => counter.increment(1),
             None => {
                 let counter = metrics::counter!(
-                    "scene_qr_http_requests_total",
+                    HTTP_REQUESTS,
                     "route" => pattern.to_string(),
                     "method" => method.as_str().to_string(),
                     "status" => status.to_string(),

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::domain::{CodeRequest, Kind, Scene};
 use crate::secret::Secret;
+use crate::telemetry::metric_names::{UPSTREAM_CALL_DURATION, UPSTREAM_CALLS};
 
 /// How access tokens are obtained (WECHAT_TOKEN_ENDPOINT). The stable endpoint hands back
 /// the account's current token, so other systems sharing the AppID keep theirs; the
@@ -341,9 +342,9 @@ impl WechatClient {
             Err(UpstreamError::BadStatus { status, .. }) => format!("http_{status}"),
             Err(UpstreamError::BadReply { .. }) => "bad_reply".into(),
         };
-        metrics::counter!("scene_qr_upstream_calls_total", "endpoint" => endpoint.path(), "errcode" => errcode)
+        metrics::counter!(UPSTREAM_CALLS, "endpoint" => endpoint.path(), "errcode" => errcode)
             .increment(1);
-        metrics::histogram!("scene_qr_upstream_call_duration_seconds", "endpoint" => endpoint.path())
+        metrics::histogram!(UPSTREAM_CALL_DURATION, "endpoint" => endpoint.path())
             .record(elapsed.as_secs_f64());
         let elapsed_ms = elapsed.as_millis();
         match &outcome {

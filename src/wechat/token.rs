@@ -15,15 +15,16 @@ use moka::ops::compute::Op;
 
 use super::client::TokenEndpoint;
 use super::client::{AccessToken, UpstreamError, WechatClient};
+use crate::telemetry::metric_names::{TOKEN_CACHE, TOKEN_REFRESHES};
 
 /// WeChat allows `force_refresh` at most every 30 seconds (and 20 times a day).
 const FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
 
 /// Registered once: every new code reads the token (see `codes.rs` on hot-path counters).
 static TOKEN_HITS: LazyLock<metrics::Counter> =
-    LazyLock::new(|| metrics::counter!("scene_qr_token_cache_total", "result" => "hit"));
+    LazyLock::new(|| metrics::counter!(TOKEN_CACHE, "result" => "hit"));
 static TOKEN_MISSES: LazyLock<metrics::Counter> =
-    LazyLock::new(|| metrics::counter!("scene_qr_token_cache_total", "result" => "miss"));
+    LazyLock::new(|| metrics::counter!(TOKEN_CACHE, "result" => "miss"));
 
 pub struct TokenCache {
     cache: Cache<(), AccessToken>,
@@ -122,12 +123,10 @@ impl TokenCache {
                     && self.may_force_refresh()
                 {
                     log::warn!("stable_token returned the rejected token; forcing a refresh");
-                    metrics::counter!("scene_qr_token_refreshes_total", "reason" => "forced")
-                        .increment(1);
+                    metrics::counter!(TOKEN_REFRESHES, "reason" => "forced").increment(1);
                     client.fetch_token(true).await
                 } else {
-                    metrics::counter!("scene_qr_token_refreshes_total", "reason" => "rejected")
-                        .increment(1);
+                    metrics::counter!(TOKEN_REFRESHES, "reason" => "rejected").increment(1);
                     Ok(fresh)
                 }
             })
