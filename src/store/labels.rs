@@ -1,7 +1,8 @@
 //! Names staff give to scenes.
 
 use std::future::ready;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use moka::ops::compute::Op;
 
@@ -39,50 +40,50 @@ pub(super) async fn write_label(
     Ok(())
 }
 
-impl Store {
-    /// Names `scene`; an empty label removes the name. Returns once it is committed.
-    pub async fn set_label(&self, scene: &str, label: &str) -> Result<(), StoreError> {
-        let label = (!label.is_empty()).then(|| label.to_string());
-        self.jobs
-            .write(|done| Job::Label {
-                scene: scene.to_string(),
-                label: label.clone(),
-                done,
-            })
-            .await?;
-        // Under the key's lock, as a read filling the cache (see `keep_read_label`).
+/// Labels as last read or written: every code page shows its scene's label, and this keeps
+/// that off the database. Only this process writes labels, so it stays exact. Cheap to
+/// clone; the writer holds one to record saves in commit order.
+#[derive(Clone)]
+pub(super) struct LabelCache {
+    labels: moka::future::Cache<String, Option<String>>,
+    /// Bumped by every label change, so that pages rendered with an old label are redone.
+    generation: Arc<AtomicU64>,
+}
+
+impl Default for LabelCache {
+    fn default() -> Self {
+        Self {
+            labels: moka::future::Cache::new(100_000),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl LabelCache {
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records a committed save: under the key's lock, as a read filling the cache (see
+    /// `keep_read`), then a new generation.
+    pub(super) async fn saved(&self, scene: &str, label: Option<String>) {
         self.labels
             .entry_by_ref(scene)
             .and_compute_with(|_| ready(Op::Put(label)))
             .await;
-        self.label_generation.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The label of `scene`, from memory after the first look-up.
-    pub async fn label(&self, scene: &str) -> Result<Option<String>, StoreError> {
-        if let Some(label) = self.labels.get(scene).await {
-            return Ok(label);
-        }
-        let read_under = self.label_generation();
-        let label: Option<String> = sqlx::query_scalar("SELECT label FROM labels WHERE scene = ?")
-            .bind(scene)
-            .fetch_optional(&self.reader)
-            .await?;
-        self.keep_read_label(scene, &label, read_under).await;
-        Ok(label)
-    }
-
-    /// Caches `label`, read from the database under label generation `read_under`, unless
-    /// a label was saved since: a read that began before a save may have found the old
+    /// Caches `label`, read from the database under generation `read_under`, unless a
+    /// label was saved since: a read that began before a save may have found the old
     /// label, and must not put it back over the saved one (pages would show it until the
     /// next change). Saves bump the generation after caching under the same key lock, so
     /// either this runs first and the save overwrites it, or it finds the saved label.
-    async fn keep_read_label(&self, scene: &str, label: &Option<String>, read_under: u64) {
+    async fn keep_read(&self, scene: &str, label: &Option<String>, read_under: u64) {
         self.labels
             .entry_by_ref(scene)
             .and_compute_with(|cached| {
-                let unchanged = cached.is_none() && self.label_generation() == read_under;
+                let unchanged = cached.is_none() && self.generation() == read_under;
                 ready(if unchanged {
                     Op::Put(label.clone())
                 } else {
@@ -90,6 +91,36 @@ impl Store {
                 })
             })
             .await;
+    }
+}
+
+impl Store {
+    /// Names `scene`; an empty label removes the name. Returns once it is committed (and
+    /// in the cache: the writer records it there before answering).
+    pub async fn set_label(&self, scene: &str, label: &str) -> Result<(), StoreError> {
+        let label = (!label.is_empty()).then(|| label.to_string());
+        self.jobs
+            .write(|done| Job::Label {
+                scene: scene.to_string(),
+                label,
+                done,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The label of `scene`, from memory after the first look-up.
+    pub async fn label(&self, scene: &str) -> Result<Option<String>, StoreError> {
+        if let Some(label) = self.labels.labels.get(scene).await {
+            return Ok(label);
+        }
+        let read_under = self.label_generation();
+        let label: Option<String> = sqlx::query_scalar("SELECT label FROM labels WHERE scene = ?")
+            .bind(scene)
+            .fetch_optional(&self.reader)
+            .await?;
+        self.labels.keep_read(scene, &label, read_under).await;
+        Ok(label)
     }
 }
 
@@ -108,13 +139,13 @@ mod tests {
     async fn a_label_read_before_a_save_does_not_replace_the_saved_one() {
         let (_dir, store) = store().await;
         store.set_label("7", "old").await.unwrap();
-        store.labels.invalidate("7").await;
+        store.labels.labels.invalidate("7").await;
         // A page's read: from the database, before the save below commits.
         let read_under = store.label_generation();
         let read = Some("old".to_string());
 
         store.set_label("7", "new").await.unwrap();
-        store.keep_read_label("7", &read, read_under).await;
+        store.labels.keep_read("7", &read, read_under).await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
     }
@@ -124,13 +155,21 @@ mod tests {
         let (_dir, store) = store().await;
         let read_under = store.label_generation();
         // The save's first step, under the key's lock; its generation is not bumped yet.
-        store.labels.insert("7".into(), Some("new".into())).await;
-
         store
-            .keep_read_label("7", &Some("old".into()), read_under)
+            .labels
+            .labels
+            .insert("7".into(), Some("new".into()))
             .await;
 
-        assert_eq!(store.labels.get("7").await, Some(Some("new".to_string())));
+        store
+            .labels
+            .keep_read("7", &Some("old".into()), read_under)
+            .await;
+
+        assert_eq!(
+            store.labels.labels.get("7").await,
+            Some(Some("new".to_string()))
+        );
     }
 
     #[actix_web::test]
@@ -141,8 +180,8 @@ mod tests {
         let read = Some("old".to_string());
 
         store.set_label("7", "new").await.unwrap();
-        store.labels.invalidate("7").await;
-        store.keep_read_label("7", &read, read_under).await;
+        store.labels.labels.invalidate("7").await;
+        store.labels.keep_read("7", &read, read_under).await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
     }
@@ -151,9 +190,12 @@ mod tests {
     async fn a_label_read_with_no_save_since_is_kept() {
         let (_dir, store) = store().await;
         store.set_label("7", "kept").await.unwrap();
-        store.labels.invalidate("7").await;
+        store.labels.labels.invalidate("7").await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("kept"));
-        assert_eq!(store.labels.get("7").await, Some(Some("kept".to_string())));
+        assert_eq!(
+            store.labels.labels.get("7").await,
+            Some(Some("kept".to_string()))
+        );
     }
 }

@@ -13,7 +13,6 @@ pub mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -52,11 +51,8 @@ pub struct Store {
     reader: SqlitePool,
     jobs: writer::Jobs,
     health: Arc<WriteHealth>,
-    /// Labels as last read or written: every code page shows its scene's label, and this
-    /// keeps that off the database. Only this process writes labels, so it stays exact.
-    labels: moka::future::Cache<String, Option<String>>,
-    /// Bumped by every label change, so that pages rendered with an old label are redone.
-    label_generation: Arc<AtomicU64>,
+    /// Labels as last read or written, and their generation.
+    labels: labels::LabelCache,
 }
 
 impl Store {
@@ -78,13 +74,14 @@ impl Store {
             .connect_with(options.clone().read_only(true))
             .await?;
         let health = Arc::new(WriteHealth::default());
-        let (jobs, writer_task) = WriterTask::start(connection, options, health.clone());
+        let labels = labels::LabelCache::default();
+        let (jobs, writer_task) =
+            WriterTask::start(connection, options, health.clone(), labels.clone());
         let store = Self {
             reader,
             jobs,
             health,
-            labels: moka::future::Cache::new(100_000),
-            label_generation: Arc::new(AtomicU64::new(0)),
+            labels,
         };
         Ok((store, writer_task))
     }
@@ -106,12 +103,21 @@ impl Store {
 
     /// Whether writes are failing right now, and since when.
     pub fn write_outage(&self) -> Option<Outage> {
+        if self.jobs.closed() {
+            let reason = "the database writer has stopped".to_string();
+            return Some(Outage {
+                since: time::OffsetDateTime::now_utc(),
+                latest: reason.clone(),
+                reason,
+                refused: 0,
+            });
+        }
         self.health.outage()
     }
 
     /// Changes with every label change.
     pub fn label_generation(&self) -> u64 {
-        self.label_generation.load(Ordering::Acquire)
+        self.labels.generation()
     }
 
     /// Closes the read pool (the writer closes its own connection when it finishes).

@@ -23,6 +23,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
@@ -30,12 +31,16 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::labels::LabelCache;
 use crate::domain::{AccountEvent, CodeRequest, Ticket};
 
 /// Most writes in one transaction: bounds the wait of the last one in a batch.
 const MAX_BATCH: usize = 512;
 /// Writes waiting for the writer before new ones wait for room.
 const QUEUE: usize = 8_192;
+/// While writes fail, how often the writer tries a write of its own when none comes: a
+/// service taken out of rotation by its failing /healthz gets no pushes to try with.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// Whether a write added or changed a row, or repeated an event already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,11 @@ impl Job {
 pub(super) struct Jobs(mpsc::Sender<Job>);
 
 impl Jobs {
+    /// Whether the writer has stopped taking writes (after `finish`, or had it died).
+    pub(super) fn closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
     /// Queues a write built around `done`, and waits until it is committed.
     pub(super) async fn write(
         &self,
@@ -126,6 +136,10 @@ impl WriteHealth {
     /// The current outage, if writes are failing.
     pub fn outage(&self) -> Option<Outage> {
         self.lock().clone()
+    }
+
+    fn failing(&self) -> bool {
+        self.lock().is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
@@ -185,6 +199,7 @@ impl WriterTask {
         connection: SqliteConnection,
         options: SqliteConnectOptions,
         health: Arc<WriteHealth>,
+        labels: LabelCache,
     ) -> (Jobs, Self) {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
@@ -195,6 +210,7 @@ impl WriterTask {
             options: options.create_if_missing(false),
             connection: Some((connection, file)),
             health,
+            labels,
         };
         let handle = actix_web::rt::spawn(writer.run(receiver, stopped));
         (Jobs(jobs), Self { handle, stop })
@@ -218,6 +234,10 @@ struct Writer {
     /// one.
     connection: Option<(SqliteConnection, Option<FileIdentity>)>,
     health: Arc<WriteHealth>,
+    /// Updated here, in commit order, before the save is answered: two saves of one label
+    /// answered on two workers would otherwise reach the cache in either order, and a
+    /// save whose request went away would never reach it.
+    labels: LabelCache,
 }
 
 /// Which file a path names (device and inode). `None` for a database with no file
@@ -243,11 +263,16 @@ impl Writer {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut stopping = false;
         loop {
+            let failing = self.health.failing();
             tokio::select! {
                 received = jobs.recv_many(&mut batch, MAX_BATCH) => {
                     if received == 0 {
                         break;
                     }
+                    self.write(&mut batch).await;
+                }
+                // An empty batch: the probe write alone (see `commit`).
+                _ = tokio::time::sleep(PROBE_EVERY), if failing => {
                     self.write(&mut batch).await;
                 }
                 asked = &mut stop, if !stopping => {
@@ -273,6 +298,11 @@ impl Writer {
         match self.commit(batch).await {
             Ok(outcomes) => {
                 self.health.succeeded();
+                for job in batch.iter() {
+                    if let Job::Label { scene, label, .. } = job {
+                        self.labels.saved(scene, label.clone()).await;
+                    }
+                }
                 for (job, stored) in batch.drain(..).zip(outcomes) {
                     job.answer(Ok(stored));
                 }
@@ -297,8 +327,16 @@ impl Writer {
         let (connection, opened) = match &mut self.connection {
             Some(connection) => connection,
             None => {
+                // The file named before and after opening, so that a file swapped in between
+                // is not taken for the one opened.
+                let before = FileIdentity::of(path);
                 let connection = self.options.connect().await?;
-                self.connection.insert((connection, FileIdentity::of(path)))
+                let after = FileIdentity::of(path);
+                if before != after {
+                    let _ = connection.close().await;
+                    return Err(replaced(path));
+                }
+                self.connection.insert((connection, after))
             }
         };
         // IMMEDIATE: take the write lock now (waiting at most the busy timeout), not at
@@ -311,18 +349,32 @@ impl Writer {
         for job in batch {
             outcomes.push(write_one(connection, job).await?);
         }
+        if batch.is_empty() {
+            // A probe (see `PROBE_EVERY`): a real write, so that it needs what writes need.
+            sqlx::query(
+                "INSERT INTO write_probe (id, probed_at) VALUES (1, ?)
+                 ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            )
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .execute(&mut *connection)
+            .await?;
+        }
         // Only a COMMIT that returns OK ends the transaction; anything else throws the
         // connection away (see `write`), so no write is acknowledged unless it is on disk.
         sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
         if opened.is_some() && FileIdentity::of(path) != *opened {
-            return Err(sqlx::Error::Protocol(format!(
-                "the database file {} was removed or replaced while in use; restore it, or \
-                 restart scene-qr to create a new one",
-                path.display()
-            )));
+            return Err(replaced(path));
         }
         Ok(outcomes)
     }
+}
+
+fn replaced(path: &Path) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "the database file {} was removed or replaced while in use; restore it, or restart \
+         scene-qr to create a new one",
+        path.display()
+    ))
 }
 
 async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {
@@ -362,5 +414,90 @@ async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Store
             super::labels::write_label(connection, scene, label.as_deref()).await?;
             Ok(Stored::New)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::str::FromStr;
+
+    use sqlx::sqlite::SqliteJournalMode;
+
+    use super::*;
+    use crate::domain::EventKind;
+
+    fn scan(openid: &str) -> AccountEvent {
+        AccountEvent {
+            kind: EventKind::Scan,
+            openid: openid.to_string(),
+            created_at: 946_771_200,
+            event_key: "door".into(),
+            scene: Some("door".into()),
+            ticket: None,
+        }
+    }
+
+    /// SQLite refuses to grow a database past `max_page_count` with SQLITE_FULL, so this
+    /// runs everywhere, without root. It fails inserts, not commits: the failing commit on
+    /// a really full disk (after which SQLite rolls back by itself) is the fault test
+    /// `tests/faults/disk_full.rs`, which needs root to mount a small disk.
+    #[actix_web::test]
+    async fn after_the_database_is_full_only_committed_writes_are_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("full.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("max_page_count", "40");
+        let mut connection = options.connect().await.unwrap();
+        sqlx::migrate!("./migrations")
+            .run(&mut connection)
+            .await
+            .unwrap();
+        let health = Arc::new(WriteHealth::default());
+        let (jobs, _writer) =
+            WriterTask::start(connection, options, health.clone(), LabelCache::default());
+
+        let mut acknowledged = HashSet::new();
+        let mut refused = 0;
+        // Rows of ~500 bytes: 40 pages of 4 KiB hold a few hundred; 1,500 overflow them.
+        for i in 0..1_500 {
+            let openid = format!("{i:0>500}");
+            match jobs
+                .write(|done| Job::Event {
+                    event: scan(&openid),
+                    received_at: 0,
+                    done,
+                })
+                .await
+            {
+                Ok(_) => {
+                    acknowledged.insert(openid);
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        let outage = health.outage();
+
+        let reader = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let stored: HashSet<String> = sqlx::query_scalar("SELECT openid FROM scan_events")
+            .fetch_all(&reader)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert!(
+            refused > 100,
+            "the database never filled: {refused} refused"
+        );
+        assert!(outage.is_some_and(|o| o.reason.contains("full")));
+        let lost: Vec<_> = acknowledged.difference(&stored).collect();
+        assert!(
+            lost.is_empty(),
+            "{} acknowledged and not stored",
+            lost.len()
+        );
     }
 }

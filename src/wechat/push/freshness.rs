@@ -44,6 +44,9 @@ impl PushFreshness {
         let window = (window_seconds > 0).then(|| Duration::from_secs(window_seconds.into()));
         let seen = moka::sync::Cache::builder()
             .max_capacity(MAX_REMEMBERED)
+            // Least recently used goes first: moka's default admission policy may refuse to
+            // keep a new claim at all once full, and an unkept claim protects nothing.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             .time_to_live(window.unwrap_or_default() * 2 + Duration::from_secs(1))
             .build();
         Self { window, seen }

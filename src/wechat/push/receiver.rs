@@ -129,15 +129,18 @@ impl PushReceiver {
         Ok(interpret(&fields)?)
     }
 
-    /// The push's fields, decrypted (and their `msg_signature` checked) in safe mode. The
-    /// signed query is claimed for this body once the body is known to be signed as far
-    /// as the mode allows: in safe mode only after `msg_signature`, so that a forged body
-    /// racing the real push cannot take its query from it.
+    /// The push's fields, decrypted (and their `msg_signature` checked) in safe mode.
+    ///
+    /// Only a plaintext push claims its signed query for its body: there the body is not
+    /// signed, and a second body under a seen query is a forgery. In safe mode
+    /// `msg_signature` binds the encrypted body to the query already, so a forgery fails
+    /// it; a claim would add nothing, and would refuse a retry that WeChat encrypted again
+    /// (a new random prefix makes new bytes for the same message).
     fn fields(&self, signed: &SignedQuery, body: &[u8]) -> Result<Fields, Refusal> {
-        let claim = || self.freshness.claim(&signed.timestamp, &signed.nonce, body);
         if !signed.safe_mode() {
             // The query's signature, checked by `admit`, is all there is.
-            claim()?;
+            self.freshness
+                .claim(&signed.timestamp, &signed.nonce, body)?;
             return Ok(parse_fields(body)?);
         }
         let malformed = |e: &dyn std::fmt::Display| Refusal::Malformed(e.to_string());
@@ -153,7 +156,6 @@ impl PushReceiver {
         if !signed.signed_by(&self.config.token, Some(encrypted)) {
             return Err(Refusal::Signature);
         }
-        claim()?;
         let inner = key
             .decrypt(encrypted, &self.config.appid)
             .map_err(|e| malformed(&e))?;
@@ -216,6 +218,30 @@ mod tests {
         let admitted = receiver().admit(&query, 1_800_000_000);
 
         assert_eq!(admitted.err(), Some(Refusal::Signature));
+    }
+
+    #[test]
+    fn a_safe_mode_retry_encrypted_again_is_read() {
+        let receiver = receiver();
+        let now = 1_800_000_000;
+        let (query, first) = safe_mode(&scan("o-real"), now);
+        let encrypted_again = AesKey::from_bytes([9; 32]).encrypt(&scan("o-real"), APPID, [2; 16]);
+        let timestamp = now.to_string();
+        let retry_query = format!(
+            "signature={}&timestamp={timestamp}&nonce=n1&encrypt_type=aes&msg_signature={}",
+            sign(&[TOKEN, &timestamp, "n1"]),
+            sign(&[TOKEN, &timestamp, "n1", &encrypted_again])
+        );
+        let retry = to_xml(&[("ToUserName", "gh_1"), ("Encrypt", &encrypted_again)]);
+
+        let first = receiver.open(&receiver.admit(&query, now).unwrap(), first.as_bytes());
+        let retried = receiver.open(
+            &receiver.admit(&retry_query, now).unwrap(),
+            retry.as_bytes(),
+        );
+
+        assert!(matches!(first, Ok(Push::Event(_))), "{first:?}");
+        assert!(matches!(retried, Ok(Push::Event(_))), "{retried:?}");
     }
 
     #[test]
