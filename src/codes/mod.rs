@@ -39,6 +39,10 @@ pub enum CodeError {
     /// recorded on the next request, not created again.
     #[error("the new code could not be saved: {0}")]
     NotRecorded(String),
+    /// Whether the scene already has a permanent code could not be read; none is created
+    /// while that is unknown.
+    #[error("earlier codes could not be read: {0}")]
+    Unknown(String),
 }
 
 /// Bytes of rendered answers kept in the shared cache: pages of hot codes are served as
@@ -160,6 +164,13 @@ pub struct NewCodeAllowance {
     pub in_total: u32,
 }
 
+/// Whether a ticket may still be shown (permanent ones always).
+fn servable(ticket: &Ticket) -> bool {
+    ticket
+        .servable_for(time::OffsetDateTime::now_utc())
+        .is_none_or(|left| !left.is_zero())
+}
+
 /// Shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
@@ -168,6 +179,8 @@ pub struct CodeService {
     /// New codes per client per minute; `None` when unlimited. Keyed per client (a sharded
     /// map inside governor), so clients never queue behind one lock.
     new_codes: Option<DefaultKeyedRateLimiter<String>>,
+    /// Checks of `new_codes` since its clients were last swept (see `within_allowance`).
+    checks_since_sweep: AtomicU64,
     /// New codes per minute for the whole service, whoever asks: many clients (or
     /// addresses) together must not spend the account's daily quota, or this process's
     /// memory, without bound.
@@ -184,6 +197,7 @@ impl CodeService {
             tickets: TicketCache::new(),
             store,
             new_codes: per_minute(allowance.per_client).map(RateLimiter::keyed),
+            checks_since_sweep: AtomicU64::new(0),
             new_codes_in_total: per_minute(allowance.in_total).map(RateLimiter::direct),
             unrecorded: Mutex::new(HashMap::new()),
         }
@@ -215,28 +229,42 @@ impl CodeService {
         code: &CodeRequest,
         client: impl FnOnce() -> String,
     ) -> Result<Arc<CodeEntry>, CodeError> {
-        self.within_allowance(client)?;
+        // A code created earlier that the inventory could not record costs WeChat nothing
+        // more: it is recorded now, not charged again.
+        if !self.has_unrecorded(code) {
+            self.within_allowance(client)?;
+        }
         let ticket = self
             .tickets
             .get_with(code, async {
                 // Live codes were loaded at start-up, so a temporary code missing from the
                 // cache is new. A permanent one is looked up all the same: creating a second
                 // one for a scene would waste one of the account's 100,000 for good.
-                if code.kind == Kind::Permanent {
-                    match self.store.permanent_code(code).await {
-                        Ok(Some(ticket)) => return Ok(Arc::new(CodeEntry::new(ticket))),
-                        Ok(None) => {}
-                        Err(e) => log::warn!("looking up earlier codes failed: {e}"),
-                    }
+                // Unknown is not "none": a failed look-up must not create a second one.
+                if code.kind == Kind::Permanent
+                    && let Some(ticket) = self
+                        .store
+                        .permanent_code(code)
+                        .await
+                        .map_err(|e| CodeError::Unknown(e.to_string()))?
+                {
+                    return Ok::<_, CodeError>(Arc::new(CodeEntry::new(ticket)));
                 }
-                let ticket = match self.take_unrecorded(code) {
+                let ticket = match self.unrecorded_ticket(code) {
                     Some(ticket) => ticket,
-                    None => create_ticket(wechat, &self.tokens, code).await?,
+                    None => {
+                        let ticket = create_ticket(wechat, &self.tokens, code).await?;
+                        // Kept until recorded: a request that goes away before the record
+                        // is committed does not lose the code.
+                        self.keep_unrecorded(code, &ticket);
+                        ticket
+                    }
                 };
-                if let Err(e) = self.store.record_code(code, &ticket).await {
-                    self.keep_unrecorded(code, ticket);
-                    return Err(CodeError::NotRecorded(e.to_string()));
-                }
+                self.store
+                    .record_code(code, &ticket)
+                    .await
+                    .map_err(|e| CodeError::NotRecorded(e.to_string()))?;
+                self.unrecorded_tickets().remove(code);
                 Ok(Arc::new(CodeEntry::new(ticket)))
             })
             .await?;
@@ -252,6 +280,16 @@ impl CodeService {
                 .wait_time_from(DefaultClock::default().now())
                 .max(Duration::from_secs(1))
         };
+        if let Some(limiter) = &self.new_codes {
+            // Every client asked about stays in the limiter's map until swept. A sweep
+            // drops the clients whose allowance has refilled (60 / allowance seconds per
+            // code spent, a minute at most), so sweeping every 1,024 checks keeps the map
+            // to the clients of about the last minute, however many addresses ask.
+            if self.checks_since_sweep.fetch_add(1, Ordering::Relaxed) % 1_024 == 1_023 {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
         if let Some(limiter) = &self.new_codes
             && let Err(not_until) = limiter.check_key(&client())
         {
@@ -269,19 +307,31 @@ impl CodeService {
         Ok(())
     }
 
-    /// A ticket created earlier that the inventory could not record, if still servable.
-    fn take_unrecorded(&self, code: &CodeRequest) -> Option<Ticket> {
-        let ticket = self.unrecorded_tickets().remove(code)?;
-        let servable = ticket
-            .servable_for(time::OffsetDateTime::now_utc())
-            .is_none_or(|left| !left.is_zero());
-        servable.then_some(ticket)
+    fn has_unrecorded(&self, code: &CodeRequest) -> bool {
+        self.unrecorded_tickets().contains_key(code)
     }
 
-    fn keep_unrecorded(&self, code: &CodeRequest, ticket: Ticket) {
+    /// A ticket created earlier that the inventory has not recorded, if still servable.
+    fn unrecorded_ticket(&self, code: &CodeRequest) -> Option<Ticket> {
         let mut unrecorded = self.unrecorded_tickets();
+        let ticket = unrecorded.get(code)?.clone();
+        if servable(&ticket) {
+            Some(ticket)
+        } else {
+            unrecorded.remove(code);
+            None
+        }
+    }
+
+    /// Keeps `ticket` until it is recorded; when full, after dropping those no longer
+    /// servable.
+    fn keep_unrecorded(&self, code: &CodeRequest, ticket: &Ticket) {
+        let mut unrecorded = self.unrecorded_tickets();
+        if unrecorded.len() >= MAX_UNRECORDED {
+            unrecorded.retain(|_, ticket| servable(ticket));
+        }
         if unrecorded.len() < MAX_UNRECORDED {
-            unrecorded.insert(code.clone(), ticket);
+            unrecorded.insert(code.clone(), ticket.clone());
         }
     }
 
@@ -308,5 +358,36 @@ impl CodeService {
     /// Number of tickets held in the cache.
     pub async fn cached_tickets(&self) -> u64 {
         self.tickets.count().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn clients_seen_once_do_not_stay_in_the_allowance_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("codes.db").display());
+        let (store, _writer) = Store::open(&url).await.unwrap();
+        let codes = CodeService::new(
+            store,
+            NewCodeAllowance {
+                per_client: 120,
+                in_total: 0,
+            },
+        );
+
+        for address in 0..5_000 {
+            codes.within_allowance(|| format!("ip:{address}")).unwrap();
+            if address == 2_500 {
+                // Their one code each is refilled after half a second, and swept a
+                // replenish interval later.
+                actix_web::rt::time::sleep(Duration::from_millis(1_200)).await;
+            }
+        }
+
+        let held = codes.new_codes.as_ref().map_or(0, |limiter| limiter.len());
+        assert!(held < 3_000, "{held} clients kept of 5,000");
     }
 }
