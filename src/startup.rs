@@ -121,7 +121,7 @@ impl Application {
         };
         // Caches are built once and shared: one token and one ticket cache per process.
         let codes = CodeService::new(store.clone(), config.new_codes);
-        let loaded = codes.load_live_codes(config.default_lifetime).await?;
+        let loaded = codes.load_live_codes().await?;
         log::info!("{loaded} live codes loaded from the database");
         let state = AppState {
             codes: Arc::new(codes),

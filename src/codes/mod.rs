@@ -15,7 +15,7 @@ use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::domain::{CodeRequest, Kind, Lifetime, Ticket};
+use crate::domain::{CodeRequest, Kind, Ticket};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::telemetry::metric_names::TICKET_CACHE;
@@ -344,8 +344,8 @@ impl CodeService {
 
     /// Fills the cache with the live codes of the database, so that a restart creates
     /// nothing that still exists. Returns how many were loaded.
-    pub async fn load_live_codes(&self, default_lifetime: Lifetime) -> Result<usize, StoreError> {
-        let live = self.store.live_codes(default_lifetime).await?;
+    pub async fn load_live_codes(&self) -> Result<usize, StoreError> {
+        let live = self.store.live_codes().await?;
         let count = live.len();
         for (code, ticket) in live {
             self.tickets

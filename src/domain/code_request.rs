@@ -201,6 +201,53 @@ impl CodeRequest {
     }
 }
 
+/// A code as the inventory stores it: its columns, not yet trusted.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredCode<'a> {
+    /// `id` or `str`.
+    pub scene_type: &'a str,
+    pub scene: &'a str,
+    /// [`Kind::name`]: `temporary` or `permanent`.
+    pub kind: &'a str,
+    /// The lifetime, for temporary codes.
+    pub expire_seconds: Option<i64>,
+}
+
+/// Rows are checked like any input: a row that no longer makes a valid code (a limit
+/// changed, the file was edited) is refused, not trusted.
+impl TryFrom<StoredCode<'_>> for CodeRequest {
+    type Error = InvalidRequest;
+
+    fn try_from(row: StoredCode<'_>) -> Result<Self, InvalidRequest> {
+        let permanent = match row.kind {
+            "permanent" => true,
+            "temporary" => false,
+            other => {
+                return Err(InvalidRequest::BadPermanent {
+                    value: truncate(other, 40),
+                });
+            }
+        };
+        let scene = match row.scene_type {
+            "id" => Scene::Id(parse_scene_id(row.scene, permanent)?),
+            _ => Scene::Str(SceneStr::parse(row.scene)?),
+        };
+        let kind = if permanent {
+            Kind::Permanent
+        } else {
+            let lifetime = row
+                .expire_seconds
+                .and_then(|seconds| u32::try_from(seconds).ok())
+                .and_then(Lifetime::new)
+                .ok_or_else(|| InvalidRequest::BadLifetime {
+                    value: format!("{:?}", row.expire_seconds),
+                })?;
+            Kind::Temporary(lifetime)
+        };
+        Ok(Self { scene, kind })
+    }
+}
+
 /// The query's pairs split in place, when it has nothing to decode (no `%`, no `+`), as in
 /// the usual `scene_id=1`: the same pairs as `form_urlencoded::parse`, which would scan
 /// every name and value twice more to find nothing to decode (370 instructions, about 1.6%
@@ -394,5 +441,32 @@ mod tests {
             let code = parse(q).unwrap();
             assert_eq!(parse(&code.query_string()).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn a_stored_row_becomes_the_code_it_was_and_a_bad_one_is_refused() {
+        let row = |scene_type, scene, kind, expire_seconds| StoredCode {
+            scene_type,
+            scene,
+            kind,
+            expire_seconds,
+        };
+        let week = Lifetime::new(604_800).unwrap();
+
+        let temporary = CodeRequest::try_from(row("id", "7", "temporary", Some(604_800)));
+        let permanent = CodeRequest::try_from(row("str", "shop-1", "permanent", None));
+
+        assert_eq!(
+            temporary.unwrap(),
+            CodeRequest::from_query("scene_id=7&expire_seconds=604800", week).unwrap()
+        );
+        assert_eq!(
+            permanent.unwrap(),
+            CodeRequest::from_query("scene_str=shop-1&permanent=true", week).unwrap()
+        );
+        assert!(CodeRequest::try_from(row("id", "0", "temporary", Some(604_800))).is_err());
+        assert!(CodeRequest::try_from(row("id", "7", "temporary", None)).is_err());
+        assert!(CodeRequest::try_from(row("id", "200000", "permanent", None)).is_err());
+        assert!(CodeRequest::try_from(row("id", "7", "forever", None)).is_err());
     }
 }

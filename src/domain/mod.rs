@@ -8,7 +8,7 @@ mod ticket;
 pub use account_event::{AccountEvent, EventKind};
 pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, MAX_SCENE_STR_CHARS,
-    Scene, SceneStr,
+    Scene, SceneStr, StoredCode,
 };
 pub use stats_query::{DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, SortKey, StatsQuery, TimeRange};
 pub use ticket::Ticket;

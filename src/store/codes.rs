@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::writer::Job;
 use super::{Store, StoreError};
-use crate::domain::{CodeRequest, Kind, Lifetime, Scene, Ticket};
+use crate::domain::{CodeRequest, Kind, Scene, StoredCode, Ticket};
 
 /// A code as listed on a scene's statistics page.
 #[derive(Debug, Clone)]
@@ -95,10 +95,7 @@ impl Store {
     /// Every code that can still be shown (temporary ones with enough life left), to fill
     /// the cache at start-up: after that, a code missing from the cache is new, and the
     /// database need not be asked on every miss.
-    pub async fn live_codes(
-        &self,
-        default_lifetime: Lifetime,
-    ) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
+    pub async fn live_codes(&self) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let rows = sqlx::query(
             // Later rows win when a code was created more than once: the temporary one that
@@ -116,22 +113,14 @@ impl Store {
             let scene_type: String = row.try_get("scene_type")?;
             let kind: String = row.try_get("kind")?;
             let lifetime: Option<i64> = row.try_get("expire_seconds")?;
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            query.append_pair(
-                if scene_type == "id" {
-                    "scene_id"
-                } else {
-                    "scene_str"
-                },
-                &scene,
-            );
-            match (kind.as_str(), lifetime) {
-                ("permanent", _) => query.append_pair("permanent", "true"),
-                (_, Some(seconds)) => query.append_pair("expire_seconds", &seconds.to_string()),
-                _ => continue,
+            let stored = StoredCode {
+                scene_type: &scene_type,
+                scene: &scene,
+                kind: &kind,
+                expire_seconds: lifetime,
             };
-            // Rows are checked like any input: one that no longer parses is skipped.
-            let Ok(code) = CodeRequest::from_query(&query.finish(), default_lifetime) else {
+            let Ok(code) = CodeRequest::try_from(stored) else {
+                log::warn!("skipped a stored code that is no longer valid: {stored:?}");
                 continue;
             };
             let ticket = ticket_from_row(row)?;
