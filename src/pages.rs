@@ -172,7 +172,8 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 /// An HTML answer from a body rendered earlier.
 pub fn html(status: StatusCode, body: Bytes) -> HttpResponse {
     // Built directly rather than through `HttpResponse::build`, whose checked header
-    // conversions were a tenth of a cached page's own instructions; the values are static.
+    // conversions showed in a cached page's profile (bench/README.md); the values are
+    // static.
     let mut response = HttpResponse::with_body(status, BoxBody::new(body));
     let headers = response.headers_mut();
     headers.insert(

@@ -5,9 +5,9 @@
 //! reference to the entry, and the stored page's bytes carry a count of their own. With
 //! one hot code served by two workers, each of those writes takes a cache line from the
 //! other core, on every request, and none of it shows in an instruction count. Served from
-//! the worker's own copy, a hot code touches only that worker's memory: in `bench/run.sh`
-//! the cached page went from 79% of the bare handler to 81, 84 and 85% in three runs, the
-//! JSON from 83% to 88% (see the README).
+//! the worker's own copy, a hot code touches only that worker's memory, which raised the
+//! cached page's and the JSON's share of the bare handler's throughput in `bench/run.sh`
+//! (the figures are in bench/README.md).
 //!
 //! The copy never outlives the ticket: it expires when the ticket stops being servable, as
 //! the shared cache's entry does, and a page is kept with the label generation it was

@@ -70,8 +70,8 @@ fn refuse_cross_site_form(req: &HttpRequest) -> Result<(), AppError> {
 
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
     // The code page and its JSON twin first: actix tries the routes in this order, and
-    // each route tried before the matching one costs about 180 instructions (near 1% of a
-    // cached page).
+    // each route tried before the matching one is paid by every cached page (see
+    // bench/README.md).
     cfg.service(get_only("/qrcode", qrcode::page))
         .service(get_only("/api/qrcode", qrcode::json))
         .service(get_only("/", home::page))

@@ -1,11 +1,11 @@
 //! Where log lines go: one buffer, in the order the lines were logged, written to
 //! standard error in batches by a thread of its own.
 //!
-//! A `write` per line on the request's thread cost a quarter of a cached page's time under
-//! load. Handing each line to a writer thread through a channel (tracing-appender) cost
-//! an allocation, a message and the writer's work per line: 800 instructions per request
-//! more than this, a thirtieth of a cached page's. Here logging a line is a copy into the
-//! buffer under a lock. The writer thread sleeps until there is something to write,
+//! A `write` per line on the request's thread was a large share of a cached page's time
+//! under load, and handing each line to a writer thread through a channel
+//! (tracing-appender) cost an allocation, a message and the writer's work per line (the
+//! figures are in bench/README.md). Here logging a line is a copy into the buffer under a
+//! lock. The writer thread sleeps until there is something to write,
 //! writes all of it at once, then gives the next lines 5 ms to gather: under load it
 //! writes about two hundred times a second, however many lines there are (with 1 ms, its
 //! own CPU time per request was three times as much), and a line reaches standard error

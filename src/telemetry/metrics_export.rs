@@ -61,8 +61,9 @@ thread_local! {
 /// The `worker` label of the metrics counted on every request: a number per thread.
 ///
 /// Each worker counts in series of its own, so that two cores never write to one
-/// counter (the cache line moving between them on every request measured 4% of the
-/// cached page's throughput). Sum over `worker` for the service's totals.
+/// counter (the cache line moving between them on every request cost a measurable share of
+/// the cached page's throughput; see bench/README.md). Sum over `worker` for the service's
+/// totals.
 pub fn worker() -> String {
     WORKER.with(Clone::clone)
 }
