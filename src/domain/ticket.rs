@@ -43,10 +43,9 @@ impl AsRef<Ticket> for Ticket {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ticket(lifetime: u32) -> Ticket {
+impl Ticket {
+    /// A temporary ticket of `lifetime` seconds, created now (for tests).
+    pub(crate) fn created_now(lifetime: u32) -> Self {
         let created_at = OffsetDateTime::now_utc();
         Ticket {
             ticket: "t".into(),
@@ -55,6 +54,15 @@ mod tests {
             created_at,
             expires_at: Some(created_at + time::Duration::seconds(lifetime.into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(lifetime: u32) -> Ticket {
+        Ticket::created_now(lifetime)
     }
 
     fn servable(lifetime: u32) -> Duration {

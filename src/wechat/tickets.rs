@@ -155,17 +155,6 @@ pub async fn create(
 mod tests {
     use super::*;
 
-    fn ticket(lifetime: u32) -> Ticket {
-        let created_at = OffsetDateTime::now_utc();
-        Ticket {
-            ticket: "t".into(),
-            url: "u".into(),
-            expire_seconds: Some(lifetime),
-            created_at,
-            expires_at: Some(created_at + time::Duration::seconds(lifetime.into())),
-        }
-    }
-
     #[actix_web::test]
     async fn temporary_tickets_are_bounded_by_the_memory_they_take() {
         let budget = 100 * 1_100;
@@ -175,7 +164,9 @@ mod tests {
             let code =
                 CodeRequest::from_query(&query, crate::domain::Lifetime::new(604_800).unwrap())
                     .unwrap();
-            cache.insert(code, Arc::new(ticket(604_800))).await;
+            cache
+                .insert(code, Arc::new(Ticket::created_now(604_800)))
+                .await;
         }
 
         let held = cache.count().await;
