@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderName, WWW_AUTHENTICATE};
+use actix_web::http::header::{AUTHORIZATION, HeaderName};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
+
+use crate::error::AppError;
 
 /// IP networks, for the trusted proxies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +148,7 @@ pub async fn require_staff(
         Some(_) if is_exempt(req.path()) => None,
         Some(access) => match identify(access, &req).await {
             Ok(user) => Some(user),
-            Err(refusal) => return Ok(req.into_response(refusal).map_into_right_body()),
+            Err(refusal) => return Ok(req.error_response(refusal).map_into_right_body()),
         },
     };
     if let Some(user) = user {
@@ -157,19 +159,13 @@ pub async fn require_staff(
         .map(ServiceResponse::map_into_left_body)
 }
 
-async fn identify(access: &Access, req: &ServiceRequest) -> Result<StaffUser, HttpResponse> {
+async fn identify(access: &Access, req: &ServiceRequest) -> Result<StaffUser, AppError> {
     match access {
-        Access::Open => Err(HttpResponse::InternalServerError().finish()),
+        Access::Open => Err(AppError::Internal(
+            "access control asked to identify a user while access is open".into(),
+        )),
         Access::Basic { users, verified } => {
-            let challenge = || {
-                HttpResponse::Unauthorized()
-                    .insert_header((
-                        WWW_AUTHENTICATE,
-                        r#"Basic realm="scene-qr", charset="UTF-8""#,
-                    ))
-                    .content_type("text/plain; charset=utf-8")
-                    .body("sign in with your scene-qr user name and password")
-            };
+            let challenge = || AppError::SignInRequired;
             let header = req
                 .headers()
                 .get(AUTHORIZATION)
@@ -205,9 +201,9 @@ async fn identify(access: &Access, req: &ServiceRequest) -> Result<StaffUser, Ht
         Access::Header { header, proxies } => {
             let peer = req.peer_addr().map(|a| a.ip());
             if !peer.is_some_and(|ip| proxies.contains(ip)) {
-                return Err(HttpResponse::Forbidden()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("scene-qr is reached through the sign-in proxy only"));
+                return Err(AppError::Forbidden(
+                    "scene-qr is reached through the sign-in proxy only",
+                ));
             }
             let name = req
                 .headers()
@@ -217,9 +213,7 @@ async fn identify(access: &Access, req: &ServiceRequest) -> Result<StaffUser, Ht
                 .filter(|n| !n.is_empty() && n.len() <= 256);
             match name {
                 Some(name) => Ok(StaffUser(name.to_string())),
-                None => Err(HttpResponse::Unauthorized()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("the sign-in proxy did not name a user")),
+                None => Err(AppError::UnnamedUser),
             }
         }
     }

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use askama::Template;
 use bytes::Bytes;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::domain::SortKey;
 use crate::store::stats::Totals;
@@ -182,6 +183,18 @@ pub fn html(status: StatusCode, body: Bytes) -> HttpResponse {
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Characters a path segment may carry as they are (RFC 3986 "unreserved").
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The statistics page of `scene`; a `/` in a scene_str stays inside the one segment.
+pub fn scene_stats_path(scene: &str) -> String {
+    format!("/stats/{}", utf8_percent_encode(scene, PATH_SEGMENT))
 }
 
 /// "7 days", "2 hours", "90 seconds": lifetimes as people say them.

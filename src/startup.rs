@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 
 use crate::auth;
-use crate::codes::{CodeService, WorkerAnswers};
+use crate::codes::{CodeService, Presentation, WorkerCodes};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
-use crate::pages::{ErrorPage, Layout, render};
+use crate::error::ErrorAnswers;
+use crate::pages::Layout;
 use crate::routes::callback::Callback;
 use crate::routes::{self, AppState};
 use crate::secret::Secret;
@@ -120,15 +121,19 @@ impl Application {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
-        let codes = CodeService::new(store.clone(), config.new_codes);
+        let presentation = Presentation { mp_base, layout };
+        let codes = Arc::new(CodeService::new(
+            store.clone(),
+            config.new_codes,
+            presentation,
+        ));
         let loaded = codes.load_live_codes().await?;
         log::info!("{loaded} live codes loaded from the database");
         let state = AppState {
-            codes: Arc::new(codes),
+            codes: codes.clone(),
             store: store.clone(),
             permanent_allowed: config.permanent_allowed,
             default_lifetime: config.default_lifetime,
-            mp_base,
             utc_offset: config.utc_offset,
             layout,
         };
@@ -140,6 +145,8 @@ impl Application {
                 // Left out when access is open: a middleware made with `from_fn` costs two
                 // boxed futures on every request.
                 .wrap(Condition::new(auth_on, from_fn(auth::require_staff)))
+                // Errors of the routes and of access control, as a page or as JSON.
+                .wrap(ErrorAnswers::new(layout))
                 .wrap(SecurityHeaders::new(policy.clone()))
                 // One log line per request (the path only, never the query string) and
                 // its metrics.
@@ -147,17 +154,20 @@ impl Application {
                 .app_data(access.clone())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(callback.clone())
-                // Built per worker: awc's client is not `Send` (see wechat/client.rs).
-                .app_data(web::Data::new(WechatClient::new(upstream.clone())))
-                // Per worker by design: hot codes served without touching shared memory.
-                .app_data(web::Data::new(WorkerAnswers::default()));
+                // Per worker: awc's client is not `Send` (see wechat/client.rs), and hot
+                // codes are served from the worker's own copy without touching shared
+                // memory.
+                .app_data(web::Data::new(WorkerCodes::new(
+                    codes.clone(),
+                    WechatClient::new(upstream.clone()),
+                )));
             if let Some(emulator) = &sandbox_emulator {
                 app = app
                     .app_data(emulator.clone())
                     .app_data(web::Data::new(awc::Client::default()));
             }
             app.configure(|cfg| routes::configure(cfg, layout.sandbox))
-                .default_service(web::to(move || async move { not_found(layout) }))
+                .default_service(web::to(routes::not_found))
         });
         let workers = config.workers.map_or_else(
             || std::thread::available_parallelism().map_or(1, usize::from),
@@ -344,19 +354,4 @@ async fn shutdown_signal() -> Option<&'static str> {
         _ = terminate.recv() => Some("SIGTERM"),
         _ = interrupt.recv() => Some("SIGINT"),
     }
-}
-
-fn not_found(layout: Layout) -> HttpResponse {
-    render(
-        actix_web::http::StatusCode::NOT_FOUND,
-        &ErrorPage {
-            layout,
-            status: 404,
-            title: "There is no page here",
-            message: "Codes live at /qrcode?scene_id=… or /qrcode?scene_str=…".into(),
-            hint: None,
-            errcode: None,
-            errmsg: String::new(),
-        },
-    )
 }

@@ -26,8 +26,8 @@ use bytes::Bytes;
 use foldhash::HashMap;
 use time::OffsetDateTime;
 
-use crate::domain::CodeRequest;
-use crate::domain::Ticket;
+use super::AnswerKind;
+use crate::domain::{CodeRequest, Ticket};
 
 /// Codes kept per worker: room for the hot ones (a page and its JSON are about 3 KB). A
 /// worker that serves more distinct codes than this is not serving a few hot ones, and
@@ -57,9 +57,36 @@ impl Answers {
 }
 
 impl WorkerAnswers {
+    /// The answer of `kind` for `code`, if this worker kept it. Only pages and JSON are
+    /// kept: they are what tools and browsers ask for in bursts; images are downloads,
+    /// served from the shared entry.
+    pub fn answer(&self, code: &CodeRequest, kind: AnswerKind, generation: u64) -> Option<Bytes> {
+        match kind {
+            AnswerKind::Page => self.page(code, generation),
+            AnswerKind::Json => self.json(code),
+            AnswerKind::Png | AnswerKind::Svg => None,
+        }
+    }
+
+    /// Keeps a copy of `code`'s answer of `kind`, showing `ticket`, if it is one kept here.
+    pub fn keep(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        kind: AnswerKind,
+        generation: u64,
+        body: &Bytes,
+    ) {
+        match kind {
+            AnswerKind::Page => self.keep_page(code, ticket, generation, body),
+            AnswerKind::Json => self.keep_json(code, ticket, body),
+            AnswerKind::Png | AnswerKind::Svg => {}
+        }
+    }
+
     /// The page of `code`, if this worker kept it under label generation `generation` and
     /// its ticket is still servable.
-    pub fn page(&self, code: &CodeRequest, generation: u64) -> Option<Bytes> {
+    fn page(&self, code: &CodeRequest, generation: u64) -> Option<Bytes> {
         self.served(code, |answers| {
             let (kept_under, page) = answers.page.as_ref()?;
             (*kept_under == generation).then(|| page.clone())
@@ -67,7 +94,7 @@ impl WorkerAnswers {
     }
 
     /// The JSON of `code`, if this worker kept it and its ticket is still servable.
-    pub fn json(&self, code: &CodeRequest) -> Option<Bytes> {
+    fn json(&self, code: &CodeRequest) -> Option<Bytes> {
         self.served(code, |answers| answers.json.clone())
     }
 
@@ -86,7 +113,7 @@ impl WorkerAnswers {
     }
 
     /// Keeps a copy of the page of `code` showing `ticket`.
-    pub fn keep_page(&self, code: &CodeRequest, ticket: &Ticket, generation: u64, page: &Bytes) {
+    fn keep_page(&self, code: &CodeRequest, ticket: &Ticket, generation: u64, page: &Bytes) {
         // A copy, not a shared reference: the point is that no other core touches it.
         self.update(code, ticket, |answers| {
             answers.page = Some((generation, Bytes::copy_from_slice(page)));
@@ -94,7 +121,7 @@ impl WorkerAnswers {
     }
 
     /// Keeps a copy of the JSON of `code` showing `ticket`.
-    pub fn keep_json(&self, code: &CodeRequest, ticket: &Ticket, json: &Bytes) {
+    fn keep_json(&self, code: &CodeRequest, ticket: &Ticket, json: &Bytes) {
         self.update(code, ticket, |answers| {
             answers.json = Some(Bytes::copy_from_slice(json));
         });

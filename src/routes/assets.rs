@@ -5,16 +5,14 @@ use actix_web::http::header::{self, ETag, EntityTag, IfNoneMatch};
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_embed::RustEmbed;
 
+use crate::error::AppError;
+
 #[derive(RustEmbed)]
 #[folder = "static/"]
 struct Assets;
 
-pub async fn serve(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
-    let Some(file) = Assets::get(&path) else {
-        return HttpResponse::NotFound()
-            .content_type("text/plain; charset=utf-8")
-            .body("no such file");
-    };
+pub async fn serve(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let file = Assets::get(&path).ok_or(AppError::NotFound("There is no such file."))?;
     let tag = EntityTag::new_strong(
         file.metadata
             .sha256_hash()
@@ -26,14 +24,14 @@ pub async fn serve(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     if let Ok(IfNoneMatch::Items(seen)) = header::Header::parse(&req)
         && seen.iter().any(|t| t.strong_eq(&tag))
     {
-        return HttpResponse::NotModified()
+        return Ok(HttpResponse::NotModified()
             .insert_header(ETag(tag))
-            .finish();
+            .finish());
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type(file.metadata.mimetype())
         .insert_header(ETag(tag))
         // Short: assets change with releases and are not fingerprinted in their names.
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(file.data.into_owned())
+        .body(file.data.into_owned()))
 }

@@ -4,10 +4,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
-use super::stats::scene_path;
 use super::{AppState, refuse_cross_site_form};
 use crate::domain::MAX_SCENE_STR_CHARS;
 use crate::error::{AppError, PageError};
+use crate::pages::scene_stats_path;
 use crate::store::labels::MAX_LABEL_CHARS;
 
 const ALLOWED: &str = "scene: 1 to 64 characters; label: up to 100 characters of text \
@@ -60,7 +60,7 @@ pub async fn save(
     let location = if is_own_page(&back) {
         back
     } else {
-        scene_path(&scene)
+        scene_stats_path(&scene)
     };
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, location))

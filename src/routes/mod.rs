@@ -14,7 +14,7 @@ pub mod stats;
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::http::header::{ALLOW, HOST, ORIGIN};
+use actix_web::http::header::{HOST, ORIGIN};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, guard, web};
 use time::UtcOffset;
 
@@ -34,8 +34,6 @@ pub struct AppState {
     pub store: Store,
     /// Lifetime of temporary codes that do not ask for one.
     pub default_lifetime: Lifetime,
-    /// Base of the `showqrcode` image URL, without a trailing slash.
-    pub mp_base: String,
     /// Offset of the days statistics count in.
     pub utc_offset: UtcOffset,
     pub layout: Layout,
@@ -66,6 +64,13 @@ fn refuse_cross_site_form(req: &HttpRequest) -> Result<(), AppError> {
             "forms are accepted from scene-qr's own pages only",
         ))
     }
+}
+
+/// Any address no route takes.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound(
+        "Codes live at /qrcode?scene_id=… or /qrcode?scene_str=…",
+    ))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
@@ -115,9 +120,6 @@ where
                 .to(handler),
         )
         .default_service(web::to(|| async {
-            HttpResponse::MethodNotAllowed()
-                .insert_header((ALLOW, "GET"))
-                .content_type("text/plain; charset=utf-8")
-                .body("this address answers GET only")
+            Err::<HttpResponse, _>(AppError::MethodNotAllowed { allowed: "GET" })
         }))
 }

@@ -7,10 +7,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
-use super::stats::scene_path;
 use super::{AppState, refuse_cross_site_form};
 use crate::emulator::{Emulator, Follower};
 use crate::error::{AppError, PageError};
+use crate::pages::scene_stats_path;
 
 pub async fn scan(
     req: HttpRequest,
@@ -46,8 +46,12 @@ pub async fn scan(
     emulator
         .send_scan(&http, &scene, ticket.as_deref(), follower)
         .await
-        .map_err(|e| fail(AppError::Internal(format!("simulated scan failed: {e}"))))?;
+        .map_err(|e| {
+            fail(AppError::Internal(
+                format!("simulated scan failed: {e}").into(),
+            ))
+        })?;
     Ok(HttpResponse::SeeOther()
-        .insert_header((LOCATION, scene_path(&scene)))
+        .insert_header((LOCATION, scene_stats_path(&scene)))
         .finish())
 }

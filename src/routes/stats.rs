@@ -6,7 +6,6 @@ use std::cmp::Ordering;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -18,6 +17,7 @@ use crate::domain::{SortKey, StatsQuery};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{
     CodeLine, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
+    scene_stats_path,
 };
 use crate::store::stats::{SceneStats, Totals};
 use crate::store::{Store, StoreError};
@@ -118,18 +118,6 @@ fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
         .unwrap_or_default()
 }
 
-/// Characters a path segment may carry as they are (RFC 3986 "unreserved").
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// The statistics page of `scene`; a `/` in a scene_str stays inside the one segment.
-pub fn scene_path(scene: &str) -> String {
-    format!("/stats/{}", utf8_percent_encode(scene, PATH_SEGMENT))
-}
-
 fn offset_label(offset: UtcOffset) -> String {
     let (h, m, _) = offset.as_hms();
     format!(
@@ -174,7 +162,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .iter()
         .map(|s| StatsRow {
             scene: s.scene.clone(),
-            href: format!("{}?{}", scene_path(&s.scene), query.range_query()),
+            href: format!("{}?{}", scene_stats_path(&s.scene), query.range_query()),
             label: s.label.clone().unwrap_or_default(),
             kinds: s.kinds.join(", "),
             scans: s.scans,
@@ -265,7 +253,7 @@ pub async fn scene_page(
     let chart_title = format!("Scans per day of scene {scene}");
     let page = SceneStatsPage {
         layout,
-        back: scene_path(&scene),
+        back: scene_stats_path(&scene),
         scene,
         label: label.unwrap_or_default(),
         from: query.from.to_string(),
@@ -353,11 +341,11 @@ pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     for row in rows {
         writer
             .write_record(&row)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
     }
     let body = writer
         .into_inner()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
     let name = format!(
         "scene-qr-stats-{}-to-{}.csv",
         report.query.from, report.query.to

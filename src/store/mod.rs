@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
-pub use writer::{Outage, Stored, WriteHealth, WriterTask};
+pub use writer::{Outage, Stored, WriteFailure, WriteHealth, WriterTask};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,7 +28,7 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The write was not committed; the writer has logged why.
     #[error("the database could not save this: {0}")]
-    Write(String),
+    Write(#[from] WriteFailure),
     #[error("the database writer has stopped")]
     WriterStopped,
 }

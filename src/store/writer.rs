@@ -49,9 +49,29 @@ pub enum Stored {
     Duplicate,
 }
 
+/// Why a write was not committed. Shared by every write of the failed batch, hence the
+/// `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteFailure {
+    #[error(transparent)]
+    Database(Arc<sqlx::Error>),
+    #[error(
+        "the database file {} was removed or replaced while in use; restore it, or restart \
+         scene-qr to create a new one",
+        .0.display()
+    )]
+    FileReplaced(Arc<Path>),
+}
+
+impl From<sqlx::Error> for WriteFailure {
+    fn from(e: sqlx::Error) -> Self {
+        WriteFailure::Database(Arc::new(e))
+    }
+}
+
 /// A committed write's outcome, or why it was not committed (already logged once per
 /// outage by the writer).
-type Outcome = Result<Stored, String>;
+type Outcome = Result<Stored, WriteFailure>;
 
 pub(super) enum Job {
     Event {
@@ -313,16 +333,15 @@ impl Writer {
                 if let Some((connection, _)) = self.connection.take() {
                     let _ = connection.close().await;
                 }
-                let reason = e.to_string();
-                self.health.failed(batch.len(), &reason);
+                self.health.failed(batch.len(), &e.to_string());
                 for job in batch.drain(..) {
-                    job.answer(Err(reason.clone()));
+                    job.answer(Err(e.clone()));
                 }
             }
         }
     }
 
-    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
+    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, WriteFailure> {
         let path = self.options.get_filename();
         let (connection, opened) = match &mut self.connection {
             Some(connection) => connection,
@@ -369,12 +388,8 @@ impl Writer {
     }
 }
 
-fn replaced(path: &Path) -> sqlx::Error {
-    sqlx::Error::Protocol(format!(
-        "the database file {} was removed or replaced while in use; restore it, or restart \
-         scene-qr to create a new one",
-        path.display()
-    ))
+fn replaced(path: &Path) -> WriteFailure {
+    WriteFailure::FileReplaced(path.into())
 }
 
 async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {

@@ -1,17 +1,18 @@
-//! Everything that speaks WeChat: the API client with its token and ticket caches, and the
-//! pieces of the push protocol (signatures, safe-mode crypto, the XML of events).
+//! Everything that speaks WeChat: the API client with its access token cache, creating a
+//! code, and the pieces of the push protocol (signatures, safe-mode crypto, the XML of
+//! events).
 //!
-//! The caches are `Send + Sync` and shared by all workers, while each worker brings its own
-//! [`WechatClient`].
+//! The token cache is `Send + Sync` and shared by all workers, while each worker brings its
+//! own [`WechatClient`].
 
 mod client;
 pub mod crypto;
 pub mod errcode;
 pub mod push;
+mod qrcode;
 pub mod signature;
-mod tickets;
 mod token;
 
 pub use client::{Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient};
-pub use tickets::{TicketCache, create as create_ticket};
+pub use qrcode::create as create_code;
 pub use token::TokenCache;

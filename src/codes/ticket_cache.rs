@@ -1,4 +1,4 @@
-//! The ticket cache: one `qrcode/create` call per code per lifetime.
+//! The shared cache of codes: one `qrcode/create` call per code per lifetime.
 //!
 //! Keyed by the whole [`CodeRequest`] (kind, scene and lifetime), so two lifetimes of the
 //! same scene are two codes. Concurrent misses for one key are coalesced by moka into one
@@ -14,8 +14,6 @@ use moka::Expiry;
 use moka::future::Cache;
 use time::OffsetDateTime;
 
-use super::client::{UpstreamError, WechatClient};
-use super::token::TokenCache;
 use crate::domain::{CodeRequest, Kind, Ticket};
 
 /// An account may hold at most 100,000 permanent codes, so this bound is never the reason
@@ -121,34 +119,6 @@ impl<V: AsRef<Ticket> + Send + Sync + 'static> TicketCache<V> {
         self.permanent.run_pending_tasks().await;
         self.temporary.entry_count() + self.permanent.entry_count()
     }
-}
-
-/// Creates the code on WeChat (one `qrcode/create` call, plus a retry on a rejected token).
-pub async fn create(
-    client: &WechatClient,
-    tokens: &TokenCache,
-    code: &CodeRequest,
-) -> Result<Ticket, UpstreamError> {
-    let created = tokens
-        .with_token(client, |token| async move {
-            client.create_qrcode(&token, code).await
-        })
-        .await?;
-    // Whole seconds: what pages and JSON show, and what WeChat counts in.
-    let now = OffsetDateTime::now_utc();
-    let created_at = now - time::Duration::nanoseconds(now.nanosecond().into());
-    // Temporary codes: trust the lifetime WeChat granted; fall back to the one asked for.
-    let expire_seconds = match code.kind {
-        Kind::Temporary(asked) => Some(created.expire_seconds.unwrap_or(asked.seconds())),
-        Kind::Permanent => None,
-    };
-    Ok(Ticket {
-        ticket: created.ticket,
-        url: created.url,
-        expire_seconds,
-        created_at,
-        expires_at: expire_seconds.map(|s| created_at + time::Duration::seconds(i64::from(s))),
-    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,18 @@
-//! One error type for every route, and its two renderings: an HTML page for people and a
-//! JSON body for tools. Status codes and wording live here and nowhere else.
+//! One error type for every answer that is not a success, from the routes, access control
+//! and the router itself (no such page, a method the address does not take), and its two
+//! renderings: an HTML page for people and a JSON body for tools, chosen once by route in
+//! [`ErrorAnswers`]. Status codes and wording live here and nowhere else.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+
+mod answers;
+pub use answers::ErrorAnswers;
+
+/// A cause kept for the log: the error as it happened, not its text.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::codes::CodeError;
 use crate::domain::{InvalidRequest, InvalidStatsQuery};
@@ -29,9 +37,21 @@ pub enum AppError {
     /// 408: a body that did not arrive in time.
     #[error("the request's body did not arrive within {} s", .within.as_secs())]
     TooSlow { within: std::time::Duration },
-    /// 403: a form posted from another site.
+    /// 401: access control wants a user name and password (HTTP Basic).
+    #[error("sign in with your scene-qr user name and password")]
+    SignInRequired,
+    /// 401: the sign-in proxy sent the request without naming a user.
+    #[error("the sign-in proxy did not name a user")]
+    UnnamedUser,
+    /// 403: a form posted from another site, or a request that bypassed the sign-in proxy.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 404: no page, or no file of `static/`, at this address.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405: the address exists but answers only `allowed` (the `Allow` header's value).
+    #[error("this address answers {allowed} only")]
+    MethodNotAllowed { allowed: &'static str },
     /// 403: permanent codes are switched off (SCENE_QR_PERMANENT=deny).
     #[error("permanent codes are not allowed on this server")]
     PermanentDenied,
@@ -45,9 +65,9 @@ pub enum AppError {
     /// program); nothing was acknowledged. The writer logs the outage once.
     #[error("{0}")]
     StoreUnavailable(String),
-    /// 500: a fault of scene-qr itself (the text is for the log, not the page).
+    /// 500: a fault of scene-qr itself (the cause is for the log, not the page).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Cause),
 }
 
 impl AppError {
@@ -56,7 +76,10 @@ impl AppError {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+            AppError::SignInRequired | AppError::UnnamedUser => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) | AppError::PermanentDenied => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RateLimited { .. } | AppError::ServerBusy { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -73,7 +96,10 @@ impl AppError {
             AppError::BadRequest { .. } | AppError::TooLarge { .. } | AppError::TooSlow { .. } => {
                 "This request is not valid"
             }
+            AppError::SignInRequired | AppError::UnnamedUser => "Sign in to scene-qr",
             AppError::Forbidden(_) => "This request is not allowed",
+            AppError::NotFound(_) => "There is no page here",
+            AppError::MethodNotAllowed { .. } => "This address does not take that request",
             AppError::PermanentDenied => "Permanent codes are switched off",
             AppError::RateLimited { .. } | AppError::ServerBusy { .. } => "Too many new codes",
             AppError::StoreUnavailable(_) => "Nothing was saved",
@@ -98,7 +124,12 @@ impl AppError {
     fn hint(&self) -> Option<&'static str> {
         match self {
             AppError::BadRequest { allowed, .. } => Some(allowed),
-            AppError::Forbidden(_) => None,
+            AppError::SignInRequired | AppError::Forbidden(_) => None,
+            AppError::UnnamedUser => {
+                Some("The sign-in proxy must set the user header that SCENE_QR_AUTH_HEADER names.")
+            }
+            AppError::NotFound(_) => None,
+            AppError::MethodNotAllowed { .. } => None,
             AppError::TooLarge { .. } => Some("The forms here hold a few short fields."),
             AppError::TooSlow { .. } => Some("Send the form again."),
             AppError::PermanentDenied => Some(
@@ -147,7 +178,9 @@ impl AppError {
         match self {
             AppError::BadRequest { message, .. } => log::debug!("bad request: {message}"),
             AppError::TooLarge { .. } | AppError::TooSlow { .. } => log::debug!("{self}"),
+            AppError::SignInRequired | AppError::UnnamedUser => log::debug!("{self}"),
             AppError::Forbidden(why) => log::warn!("forbidden: {why}"),
+            AppError::NotFound(_) | AppError::MethodNotAllowed { .. } => log::debug!("{self}"),
             AppError::PermanentDenied => log::info!("refused a permanent code: not allowed"),
             AppError::RateLimited { .. } => log::info!("refused a new code: over the allowance"),
             AppError::ServerBusy { .. } => {
@@ -191,6 +224,7 @@ impl From<CodeError> for AppError {
                 retry_after: retry_after.as_secs_f64().ceil() as u64,
             },
             CodeError::NotRecorded(e) | CodeError::Unknown(e) => AppError::StoreUnavailable(e),
+            CodeError::Unrendered(e) => AppError::Internal(Box::new(e)),
         }
     }
 }
@@ -198,10 +232,23 @@ impl From<CodeError> for AppError {
 impl AppError {
     /// Extra headers the status calls for.
     fn decorate(&self, response: &mut HttpResponse) {
-        if let AppError::RateLimited { retry_after } | AppError::ServerBusy { retry_after } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
-        {
-            response.headers_mut().insert(RETRY_AFTER, value);
+        let headers = response.headers_mut();
+        match self {
+            AppError::RateLimited { retry_after } | AppError::ServerBusy { retry_after } => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                    headers.insert(RETRY_AFTER, value);
+                }
+            }
+            AppError::MethodNotAllowed { allowed } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allowed));
+            }
+            AppError::SignInRequired => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="scene-qr", charset="UTF-8""#),
+                );
+            }
+            _ => {}
         }
     }
 }
@@ -211,12 +258,62 @@ impl From<StoreError> for AppError {
         if e.is_write() {
             AppError::StoreUnavailable(e.to_string())
         } else {
-            AppError::Internal(e.to_string())
+            AppError::Internal(Box::new(e))
         }
     }
 }
 
-/// An error answered as an HTML page (the pages and the image downloads).
+impl AppError {
+    /// The error as an HTML page, for people.
+    pub fn page(&self, layout: Layout) -> HttpResponse {
+        let (errcode, errmsg) = match self.errcode() {
+            Some((code, msg)) => (Some(code), msg.to_string()),
+            None => (None, String::new()),
+        };
+        let page = ErrorPage {
+            layout,
+            status: self.status().as_u16(),
+            title: self.title(),
+            message: self.message(),
+            hint: self.hint(),
+            errcode,
+            errmsg,
+        };
+        let mut response = render(self.status(), &page);
+        self.decorate(&mut response);
+        response
+    }
+
+    /// The error as JSON, for tools.
+    pub fn json(&self) -> HttpResponse {
+        let mut body = json!({
+            "status": self.status().as_u16(),
+            "error": self.message(),
+            "hint": self.hint(),
+        });
+        if let (Some((code, msg)), Some(map)) = (self.errcode(), body.as_object_mut()) {
+            map.insert("errcode".into(), json!(code));
+            map.insert("errmsg".into(), json!(msg));
+        }
+        let mut response = HttpResponse::build(self.status()).json(body);
+        self.decorate(&mut response);
+        response
+    }
+}
+
+/// Answered as JSON here; [`ErrorAnswers`] logs it and answers the routes for people with
+/// [`AppError::page`] instead.
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.json()
+    }
+}
+
+/// An error answered as an HTML page by a route not yet moved to [`ErrorAnswers`].
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct PageError {
@@ -231,26 +328,11 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         self.error.log();
-        let (errcode, errmsg) = match self.error.errcode() {
-            Some((code, msg)) => (Some(code), msg.to_string()),
-            None => (None, String::new()),
-        };
-        let page = ErrorPage {
-            layout: self.layout,
-            status: self.error.status().as_u16(),
-            title: self.error.title(),
-            message: self.error.message(),
-            hint: self.error.hint(),
-            errcode,
-            errmsg,
-        };
-        let mut response = render(self.error.status(), &page);
-        self.error.decorate(&mut response);
-        response
+        self.error.page(self.layout)
     }
 }
 
-/// An error answered as JSON (`/api/...`).
+/// An error answered as JSON by a route not yet moved to [`ErrorAnswers`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ApiError(pub AppError);
@@ -268,17 +350,6 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.0.log();
-        let mut body = json!({
-            "status": self.0.status().as_u16(),
-            "error": self.0.message(),
-            "hint": self.0.hint(),
-        });
-        if let (Some((code, msg)), Some(map)) = (self.0.errcode(), body.as_object_mut()) {
-            map.insert("errcode".into(), json!(code));
-            map.insert("errmsg".into(), json!(msg));
-        }
-        let mut response = HttpResponse::build(self.0.status()).json(body);
-        self.0.decorate(&mut response);
-        response
+        self.0.json()
     }
 }

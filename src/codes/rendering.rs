@@ -1,0 +1,196 @@
+//! The four answers a code is served as (its page, JSON for tools, PNG and SVG for
+//! download), each rendered from the ticket once and then kept with it.
+
+use askama::Template;
+use bytes::Bytes;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use crate::domain::{CodeRequest, Kind, Scene, Ticket};
+use crate::pages::{Layout, QrCodePage, human_duration, scene_stats_path};
+use crate::render;
+
+/// What a code is asked for as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    Page,
+    Json,
+    Png,
+    Svg,
+}
+
+impl AnswerKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            AnswerKind::Page => "text/html; charset=utf-8",
+            AnswerKind::Json => "application/json",
+            AnswerKind::Png => "image/png",
+            AnswerKind::Svg => "image/svg+xml",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AnswerKind::Page => "page",
+            AnswerKind::Json => "JSON",
+            AnswerKind::Png => "PNG",
+            AnswerKind::Svg => "SVG",
+        }
+    }
+}
+
+/// What the answers show beyond the code and its ticket.
+#[derive(Debug, Clone)]
+pub struct Presentation {
+    /// Base of the `showqrcode` image URL, without a trailing slash.
+    pub mp_base: String,
+    pub layout: Layout,
+}
+
+/// Why an answer could not be rendered: a fault of scene-qr (or of its database, for the
+/// label a page shows), never of the request.
+#[derive(Debug, thiserror::Error)]
+#[error("the code's {} could not be rendered: {cause}", .kind.name())]
+pub struct RenderFailure {
+    kind: AnswerKind,
+    cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl RenderFailure {
+    pub fn new(
+        kind: AnswerKind,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            cause: cause.into(),
+        }
+    }
+}
+
+impl Presentation {
+    /// The answer of `kind` for `code` showing `ticket`; `label` is the scene's name among
+    /// staff, which only the page shows.
+    pub fn render(
+        &self,
+        kind: AnswerKind,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<String>,
+    ) -> Result<Bytes, RenderFailure> {
+        let failed =
+            |cause: Box<dyn std::error::Error + Send + Sync>| RenderFailure { kind, cause };
+        match kind {
+            AnswerKind::Page => self
+                .page(code, ticket, label)
+                .render()
+                .map(Bytes::from)
+                .map_err(|e| failed(e.into())),
+            AnswerKind::Json => Ok(self.json(code, ticket)),
+            AnswerKind::Png => render::png(&ticket.url)
+                .map(Bytes::from)
+                .map_err(|e| failed(e.into())),
+            AnswerKind::Svg => render::svg(&ticket.url)
+                .map(Bytes::from)
+                .map_err(|e| failed(e.into())),
+        }
+    }
+
+    fn page(&self, code: &CodeRequest, ticket: &Ticket, label: Option<String>) -> QrCodePage {
+        let scene = code.scene.to_string();
+        let expires_at = ticket.expires_at;
+        QrCodePage {
+            layout: self.layout,
+            label: label.unwrap_or_default(),
+            back: format!("/qrcode?{}", code.query_string()),
+            stats_href: scene_stats_path(&scene),
+            ticket: ticket.ticket.clone(),
+            scene,
+            is_string_scene: matches!(code.scene, Scene::Str(_)),
+            kind: code.kind.name(),
+            action_name: code.action_name(),
+            image_url: image_url(&self.mp_base, &ticket.ticket),
+            url: ticket.url.clone(),
+            lifetime: ticket.expire_seconds.map(human_duration),
+            expires_at: expires_at.and_then(|t| {
+                t.format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                ))
+                .ok()
+            }),
+            expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+            query: code.query_string(),
+            file_stem: file_stem(code),
+        }
+    }
+
+    fn json(&self, code: &CodeRequest, ticket: &Ticket) -> Bytes {
+        let json = CodeJson {
+            scene: &code.scene,
+            kind: code.kind.name(),
+            action_name: code.action_name(),
+            ticket: &ticket.ticket,
+            url: &ticket.url,
+            image_url: image_url(&self.mp_base, &ticket.ticket),
+            expire_seconds: ticket.expire_seconds,
+            expires_at: ticket.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+        };
+        // Serializing strings and numbers cannot fail.
+        Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+    }
+}
+
+/// The code as JSON, for internal tools.
+#[derive(Serialize)]
+struct CodeJson<'a> {
+    scene: &'a Scene,
+    kind: &'static str,
+    action_name: &'static str,
+    ticket: &'a str,
+    url: &'a str,
+    image_url: String,
+    expire_seconds: Option<u32>,
+    expires_at: Option<String>,
+}
+
+/// The `showqrcode` address of a ticket. Tickets hold `+`, `/` and `=`, so the ticket is
+/// percent-encoded: unencoded, `+` would arrive as a space and WeChat would answer 404.
+pub fn image_url(mp_base: &str, ticket: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+    format!("{mp_base}/cgi-bin/showqrcode?ticket={encoded}")
+}
+
+/// A file name for downloads: `scene-123`, `scene-shop-12-permanent`. Only characters that
+/// are safe in every file system and in a header survive.
+pub fn file_stem(code: &CodeRequest) -> String {
+    let scene: String = code
+        .scene
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match code.kind {
+        Kind::Temporary(_) => format!("scene-{scene}"),
+        Kind::Permanent => format!("scene-{scene}-permanent"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_is_percent_encoded_in_the_image_url() {
+        assert_eq!(
+            image_url("https://mp.weixin.qq.com", "gQH+47/jo=="),
+            "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQH%2B47%2Fjo%3D%3D"
+        );
+    }
+}
