@@ -10,7 +10,9 @@
 #   3. cold path: 10,000 distinct scenes at concurrency 100, emulator taking 20 ms a call;
 #   4. memory: RSS after caching 100,000 distinct tickets.
 # Prints a table of the figures. Settings: DURATION (default 10s), CONNECTIONS (64), ROUNDS
-# of the hot path and reference (3; the medians are reported).
+# of the hot path and reference (3; the medians are reported), BINARIES (a directory
+# holding scene-qr, wechat_emulator and reference_server built earlier, to compare two
+# builds on one machine; empty, the default, builds this checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,19 +27,26 @@ SECRET=benchsecret
 
 source bench/lib.sh
 need wrk
-cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
+BINARIES=${BINARIES:-}
+if [ -z "$BINARIES" ]; then
+  cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
+  mkdir -p target/release/bench
+  cp target/release/scene-qr target/release/examples/wechat_emulator \
+    target/release/examples/reference_server target/release/bench/
+  BINARIES=target/release/bench
+fi
 
 ports_free $APP_PORT $EMU_PORT $REF_PORT
 
 # start_pair DELAY_MS NAME: the emulator and scene-qr against it, fresh database and caches.
 start_pair() {
-  ./target/release/examples/wechat_emulator 127.0.0.1:$EMU_PORT $APPID $SECRET "$1" 2>"$work/emulator-$2.log" &
+  "$BINARIES/wechat_emulator" 127.0.0.1:$EMU_PORT $APPID $SECRET "$1" 2>"$work/emulator-$2.log" &
   pids+=($!)
   wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls" $!
   SCENE_QR_LISTEN=127.0.0.1:$APP_PORT WECHAT_APPID=$APPID WECHAT_APPSECRET=$SECRET \
     WECHAT_API_BASE=http://127.0.0.1:$EMU_PORT WECHAT_MP_BASE=http://127.0.0.1:$EMU_PORT \
     SCENE_QR_NEW_CODES_PER_MINUTE=0 SCENE_QR_NEW_CODES_PER_MINUTE_TOTAL=0 DATABASE_URL="sqlite://$work/$2.db" RUST_LOG=${RUST_LOG:-info} \
-    ./target/release/scene-qr 2>"$work/scene-qr-$2.log" &
+    "$BINARIES/scene-qr" 2>"$work/scene-qr-$2.log" &
   app_pid=$!
   pids+=($app_pid)
   wait_for "http://127.0.0.1:$APP_PORT/healthz" $app_pid
@@ -100,7 +109,7 @@ curl -fs "http://127.0.0.1:$APP_PORT/qrcode?scene_id=1" -o "$work/page.html"
 curl -fs "http://127.0.0.1:$APP_PORT/api/qrcode?scene_id=1" -o "$work/page.json"
 page_bytes=$(wc -c <"$work/page.html")
 api_bytes=$(wc -c <"$work/page.json")
-./target/release/examples/reference_server 127.0.0.1:$REF_PORT "$page_bytes" &
+"$BINARIES/reference_server" 127.0.0.1:$REF_PORT "$page_bytes" &
 ref_pid=$!
 pids+=($ref_pid)
 wait_for "http://127.0.0.1:$REF_PORT/" $ref_pid

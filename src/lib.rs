@@ -8,43 +8,45 @@
 //!
 //! A page request, in the order it meets the modules:
 //!
-//! - [`telemetry`] logs and counts it, [`security_headers`] sets the content security
-//!   policy and the other headers, and [`auth`] lets staff in (none, Basic with a users
-//!   file, or an SSO header).
-//! - [`routes`]: one handler module per feature (home, code pages, callback, statistics,
+//! - [`telemetry`] logs and counts it, `security_headers` sets the content security
+//!   policy and the other headers, `error`'s `ErrorAnswers` renders any error on the
+//!   way back (JSON under `/api/`, an HTML page elsewhere), and [`auth`] lets staff in
+//!   (none, Basic with a users file, or an SSO header).
+//! - `routes`: one handler module per feature (home, code pages, callback, statistics,
 //!   labels, sandbox, metrics, assets, health), each reading parse -> answer -> respond.
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
 //!   built valid, so nothing past the routes re-checks it.
-//! - [`codes`]: the ticket for a code, cheapest source first: the worker's own copy of a hot
-//!   code's answers, the shared cache (with its rendered answers), the database for
-//!   permanent codes, then WeChat, within each client's and the service's allowance.
-//! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
-//!   single-flight misses and one retry on a rejected token.
-//! - [`store`]: SQLite through sqlx: the inventory of codes, labels, scan events and the
-//!   statistics queries.
-//! - [`pages`], [`render`] and [`chart`]: askama templates, the QR images rendered locally,
-//!   scans per day as server-rendered SVG; [`error`]: one error type, rendered as a page or
-//!   as JSON, with its HTTP status.
+//! - `codes`: one entry point answers a code as a page, JSON, PNG or SVG, cheapest
+//!   source first: the worker's own copy of a hot code's answers, the shared cache (whose
+//!   entries keep their rendered answers), the database for permanent codes, then WeChat,
+//!   within each client's and the service's allowance. `pages` and `render` (the QR
+//!   images drawn locally) render what it keeps.
+//! - [`wechat`]: the WeChat API client, the access token cache with single-flight misses
+//!   and one retry on a rejected token, and `qrcode/create`.
+//! - `store`: SQLite through sqlx: the inventory of codes, labels, scan events and the
+//!   statistics queries; `chart` draws scans per day as server-rendered SVG.
 //!
 //! A push from WeChat: `routes::callback` hands its query to [`wechat::push`]'s receiver,
 //! which checks the signature and timestamp before the body is read, then the replay
 //! check, safe mode's signature and decryption, and reads a [`domain::AccountEvent`]; the
-//! route gives it to [`store`], whose one writer commits concurrent writes together and
+//! route gives it to `store`, whose one writer commits concurrent writes together and
 //! answers each only once it is on disk; only then is WeChat told `success`.
 
+// Public: what the binary, the tests, the examples and the fuzz target use. The rest is
+// the service's inside.
 pub mod auth;
-pub mod chart;
-pub mod codes;
+pub(crate) mod chart;
+pub(crate) mod codes;
 pub mod domain;
 pub mod emulator;
-pub mod error;
-pub mod pages;
-pub mod render;
-pub mod routes;
+pub(crate) mod error;
+pub(crate) mod pages;
+pub(crate) mod render;
+pub(crate) mod routes;
 pub mod secret;
-pub mod security_headers;
+pub(crate) mod security_headers;
 pub mod settings;
 pub mod startup;
-pub mod store;
+pub(crate) mod store;
 pub mod telemetry;
 pub mod wechat;

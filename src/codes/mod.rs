@@ -32,7 +32,7 @@ mod worker_answers;
 use allowance::Allowance;
 pub use allowance::NewCodeAllowance;
 use entry::{CodeEntry, RENDERED_BUDGET_BYTES, RenderedBudget};
-pub use rendering::{AnswerKind, Presentation, RenderFailure, file_stem, image_url};
+pub use rendering::{AnswerKind, Presentation, RenderFailure, file_stem};
 use ticket_cache::TicketCache;
 use worker_answers::WorkerAnswers;
 
