@@ -100,7 +100,7 @@ pub struct CodeService {
     /// Created, not yet recorded (the database was failing): used again, not created again.
     unrecorded: Mutex<HashMap<CodeRequest, Ticket>>,
     /// Bytes of answers the cached entries keep.
-    rendered: Arc<RenderedBudget>,
+    rendered_budget: Arc<RenderedBudget>,
     presentation: Presentation,
 }
 
@@ -112,13 +112,13 @@ impl CodeService {
             store,
             allowance: Allowance::new(allowance),
             unrecorded: Mutex::new(HashMap::new()),
-            rendered: Arc::new(RenderedBudget::new(RENDERED_BUDGET_BYTES)),
+            rendered_budget: Arc::new(RenderedBudget::new(RENDERED_BUDGET_BYTES)),
             presentation,
         }
     }
 
     fn entry_of(&self, ticket: Ticket) -> Arc<CodeEntry> {
-        Arc::new(CodeEntry::new(ticket, self.rendered.clone()))
+        Arc::new(CodeEntry::new(ticket, self.rendered_budget.clone()))
     }
 
     /// The cached entry of `code`, asked for by `client` (a user name or an address, worked
@@ -349,8 +349,8 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(one.rendered.used(), json.len() as u64);
-        assert_eq!(two.rendered.used(), 0);
+        assert_eq!(one.rendered_budget.used(), json.len() as u64);
+        assert_eq!(two.rendered_budget.used(), 0);
     }
 
     #[actix_web::test]
