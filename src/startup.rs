@@ -105,7 +105,7 @@ impl Application {
         let policy = content_security_policy(&mp_base, &config.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
-        let (store, writer_task) = Store::open(&config.database_url).await?;
+        let (store, writer_task) = Store::open(&config.database_url, config.utc_offset).await?;
         let callback = web::Data::new(Callback {
             receiver: push_config(
                 config.push_token.as_ref(),

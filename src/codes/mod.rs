@@ -340,7 +340,7 @@ mod tests {
     async fn two_services_in_one_process_keep_their_own_budget() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("codes.db").display());
-        let (store, _writer) = Store::open(&url).await.unwrap();
+        let (store, _writer) = Store::open(&url, time::UtcOffset::UTC).await.unwrap();
         let (one, two) = (service(store.clone()), service(store));
         let entry = one.entry_of(Ticket::created_now(604_800));
 
@@ -357,7 +357,7 @@ mod tests {
     async fn images_are_rendered_once_per_ticket_and_then_served_as_kept() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("codes.db").display());
-        let (store, _writer) = Store::open(&url).await.unwrap();
+        let (store, _writer) = Store::open(&url, time::UtcOffset::UTC).await.unwrap();
         let codes = service(store);
         let entry = codes.entry_of(Ticket::created_now(604_800));
 

@@ -131,7 +131,7 @@ mod tests {
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("labels.db").display());
-        let (store, _writer) = Store::open(&url).await.unwrap();
+        let (store, _writer) = Store::open(&url, time::UtcOffset::UTC).await.unwrap();
         (dir, store)
     }
 

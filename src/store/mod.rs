@@ -6,6 +6,7 @@
 //! flush per write. Reads use a small pool of their own, which WAL mode lets run beside
 //! the writer, and which keeps serving while writes fail.
 
+mod aggregates;
 pub mod codes;
 pub mod labels;
 pub mod stats;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
+use time::UtcOffset;
 
 pub use writer::{Outage, Stored, WriteFailure, WriteHealth, WriterTask};
 
@@ -53,13 +55,20 @@ pub struct Store {
     health: Arc<WriteHealth>,
     /// Labels as last read or written, and their generation.
     labels: labels::LabelCache,
+    /// The UTC offset statistics count days in, in seconds.
+    offset_seconds: i64,
 }
 
 impl Store {
     /// Opens (creating it when missing) and migrates the database at `url`
     /// (`sqlite://PATH` or `sqlite::memory:`), and starts its writer on the current
     /// actix runtime. Stop the writer with [`WriterTask::finish`] before [`Store::close`].
-    pub async fn open(url: &str) -> Result<(Self, WriterTask), StoreError> {
+    ///
+    /// Statistics count days in `utc_offset`. Aggregates computed under another offset,
+    /// or not yet computed (the first start after the upgrade that added them), are
+    /// computed again from the raw events before anything is served.
+    pub async fn open(url: &str, utc_offset: UtcOffset) -> Result<(Self, WriterTask), StoreError> {
+        let offset_seconds = i64::from(utc_offset.whole_seconds());
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -69,21 +78,48 @@ impl Store {
             .busy_timeout(WRITE_BUSY_TIMEOUT);
         let mut connection = options.connect().await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
+        if aggregates::counted_offset(&mut connection).await? != Some(offset_seconds) {
+            let started = std::time::Instant::now();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut connection)
+                .await?;
+            aggregates::rebuild(&mut connection, offset_seconds).await?;
+            sqlx::raw_sql("COMMIT").execute(&mut connection).await?;
+            log::info!(
+                "statistics computed from the stored events for UTC offset {utc_offset} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone().read_only(true))
             .await?;
         let health = Arc::new(WriteHealth::default());
         let labels = labels::LabelCache::default();
-        let (jobs, writer_task) =
-            WriterTask::start(connection, options, health.clone(), labels.clone());
+        let (jobs, writer_task) = WriterTask::start(
+            connection,
+            options,
+            health.clone(),
+            labels.clone(),
+            offset_seconds,
+        );
         let store = Self {
             reader,
             jobs,
             health,
             labels,
+            offset_seconds,
         };
         Ok((store, writer_task))
+    }
+
+    /// Computes every statistics aggregate again from the raw events (`scene-qr stats
+    /// rebuild`); returns once committed. Other writes wait meanwhile.
+    pub async fn rebuild_statistics(&self) -> Result<(), StoreError> {
+        self.jobs
+            .write(|done| writer::Job::RebuildStatistics { done })
+            .await
+            .map(|_| ())
     }
 
     /// Stores a pushed event; returns once it is committed to disk.

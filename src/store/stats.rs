@@ -1,11 +1,14 @@
-//! Channel statistics: scans, new followers and unique users per scene.
+//! Channel statistics: scans, new followers, unique users and lost followers per scene.
 //!
-//! Everything is counted from `scan_events` in SQL; openids are counted, never returned.
+//! Scans, follows and losses come from the aggregates the writer keeps per scene and day
+//! (see `aggregates`), so their cost follows the days of the range, not the events ever
+//! stored. Unique users are still counted from `scan_events` over the range. Openids are
+//! counted, never returned.
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, aggregates};
 use crate::domain::TimeRange;
 
 /// One scene's line in the statistics.
@@ -22,6 +25,8 @@ pub struct SceneStats {
     pub new_followers: i64,
     /// Distinct users who scanned.
     pub unique_users: i64,
+    /// Of the new followers, those who unfollowed since (before following again).
+    pub lost: i64,
     /// Time of the last scan in the range, Unix seconds.
     pub last_scan: Option<i64>,
 }
@@ -32,27 +37,52 @@ pub struct Totals {
     pub scans: i64,
     pub new_followers: i64,
     pub unique_users: i64,
+    /// Of the new followers, those who unfollowed since (before following again).
+    pub lost: i64,
     /// Follows that did not come from a code.
     pub other_follows: i64,
     pub unfollows: i64,
 }
 
+/// Of the new followers of a range who followed at least N days ago, the share still
+/// following N days after they followed; `None` when none followed that long ago.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CohortRetention {
+    pub d1: Option<f64>,
+    pub d7: Option<f64>,
+    pub d30: Option<f64>,
+}
+
+/// Retained new followers and their share, from the counts.
+pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
+    let retained = new_followers - lost;
+    let share = (new_followers > 0).then(|| retained as f64 / new_followers as f64);
+    (retained, share)
+}
+
 impl Store {
     /// Every scene that has a code, a label or a scan in the range, with its numbers.
     pub async fn scene_stats(&self, range: TimeRange) -> Result<Vec<SceneStats>, StoreError> {
+        let (from_day, to_day) = self.days(range);
         let rows = sqlx::query(
             "WITH counts AS (
                  SELECT scene,
-                        COUNT(*) AS scans,
-                        SUM(new_follower) AS new_followers,
-                        COUNT(DISTINCT openid) AS unique_users,
-                        MAX(created_at) AS last_scan
+                        SUM(scans) AS scans,
+                        SUM(new_followers) AS new_followers,
+                        SUM(lost) AS lost,
+                        MAX(last_scan) AS last_scan
+                 FROM scene_days
+                 WHERE day >= ?1 AND day < ?2
+                 GROUP BY scene
+             ),
+             users AS (
+                 SELECT scene, COUNT(DISTINCT openid) AS unique_users
                  FROM scan_events
-                 WHERE scene IS NOT NULL AND created_at >= ?1 AND created_at < ?2
+                 WHERE scene IS NOT NULL AND created_at >= ?3 AND created_at < ?4
                  GROUP BY scene
              ),
              scenes AS (
-                 SELECT scene FROM counts
+                 SELECT scene FROM counts WHERE scans > 0 OR lost > 0
                  UNION SELECT scene FROM codes
                  UNION SELECT scene FROM labels
              )
@@ -63,12 +93,16 @@ impl Store {
                         AS kinds,
                     COALESCE(c.scans, 0) AS scans,
                     COALESCE(c.new_followers, 0) AS new_followers,
-                    COALESCE(c.unique_users, 0) AS unique_users,
+                    COALESCE(u.unique_users, 0) AS unique_users,
+                    COALESCE(c.lost, 0) AS lost,
                     c.last_scan
              FROM scenes s
              LEFT JOIN counts c ON c.scene = s.scene
+             LEFT JOIN users u ON u.scene = s.scene
              LEFT JOIN labels l ON l.scene = s.scene",
         )
+        .bind(from_day)
+        .bind(to_day)
         .bind(range.from)
         .bind(range.to)
         .fetch_all(&self.reader)
@@ -85,6 +119,7 @@ impl Store {
                     scans: row.try_get("scans")?,
                     new_followers: row.try_get("new_followers")?,
                     unique_users: row.try_get("unique_users")?,
+                    lost: row.try_get("lost")?,
                     last_scan: row.try_get("last_scan")?,
                 })
             })
@@ -97,28 +132,94 @@ impl Store {
         range: TimeRange,
         scene: Option<&str>,
     ) -> Result<Totals, StoreError> {
-        let row = sqlx::query(
-            "SELECT
-                 COALESCE(SUM(scene IS NOT NULL), 0) AS scans,
-                 COALESCE(SUM(new_follower), 0) AS new_followers,
-                 COUNT(DISTINCT CASE WHEN scene IS NOT NULL THEN openid END) AS unique_users,
-                 COALESCE(SUM(scene IS NULL AND event = 'subscribe'), 0) AS other_follows,
-                 COALESCE(SUM(event = 'unsubscribe'), 0) AS unfollows
-             FROM scan_events
-             WHERE created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR scene = ?3)",
+        let (from_day, to_day) = self.days(range);
+        let counts = sqlx::query(
+            "SELECT COALESCE(SUM(scans), 0) AS scans,
+                    COALESCE(SUM(new_followers), 0) AS new_followers,
+                    COALESCE(SUM(lost), 0) AS lost
+             FROM scene_days
+             WHERE (?3 IS NULL OR scene = ?3) AND day >= ?1 AND day < ?2",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .bind(scene)
+        .fetch_one(&self.reader)
+        .await?;
+        let unique_users: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT openid) FROM scan_events
+             WHERE scene IS NOT NULL AND (?3 IS NULL OR scene = ?3)
+               AND created_at >= ?1 AND created_at < ?2",
         )
         .bind(range.from)
         .bind(range.to)
         .bind(scene)
         .fetch_one(&self.reader)
         .await?;
+        // Follows not from a code and unfollows belong to no scene.
+        let (other_follows, unfollows) = match scene {
+            Some(_) => (0, 0),
+            None => {
+                let row = sqlx::query(
+                    "SELECT COALESCE(SUM(other_follows), 0) AS other_follows,
+                            COALESCE(SUM(unfollows), 0) AS unfollows
+                     FROM account_days WHERE day >= ?1 AND day < ?2",
+                )
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_one(&self.reader)
+                .await?;
+                (row.try_get("other_follows")?, row.try_get("unfollows")?)
+            }
+        };
         Ok(Totals {
-            scans: row.try_get("scans")?,
-            new_followers: row.try_get("new_followers")?,
-            unique_users: row.try_get("unique_users")?,
-            other_follows: row.try_get("other_follows")?,
-            unfollows: row.try_get("unfollows")?,
+            scans: counts.try_get("scans")?,
+            new_followers: counts.try_get("new_followers")?,
+            unique_users,
+            lost: counts.try_get("lost")?,
+            other_follows,
+            unfollows,
         })
+    }
+
+    /// D1, D7 and D30 retention of the scene's new followers of the range (all scenes'
+    /// when `scene` is `None`), as of `now` (Unix seconds).
+    pub async fn cohort_retention(
+        &self,
+        range: TimeRange,
+        scene: Option<&str>,
+        now: i64,
+    ) -> Result<CohortRetention, StoreError> {
+        let mut shares = [None; 3];
+        for (share, days) in shares.iter_mut().zip([1_i64, 7, 30]) {
+            let window = days * aggregates::SECONDS_PER_DAY;
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS followed,
+                        COALESCE(SUM(unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4), 0)
+                            AS kept
+                 FROM follows
+                 WHERE scene IS NOT NULL AND (?3 IS NULL OR scene = ?3)
+                   AND followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4",
+            )
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scene)
+            .bind(window)
+            .bind(now)
+            .fetch_one(&self.reader)
+            .await?;
+            let (followed, kept): (i64, i64) = (row.try_get("followed")?, row.try_get("kept")?);
+            *share = (followed > 0).then(|| kept as f64 / followed as f64);
+        }
+        let [d1, d7, d30] = shares;
+        Ok(CohortRetention { d1, d7, d30 })
+    }
+
+    /// The day numbers of the aggregates a range covers: `[from, to)`.
+    fn days(&self, range: TimeRange) -> (i64, i64) {
+        (
+            aggregates::day_of(range.from, self.offset_seconds),
+            aggregates::day_of(range.to, self.offset_seconds),
+        )
     }
 
     /// Scans per day, for one scene or for all: `(day number, scans)` for the days that
@@ -129,16 +230,16 @@ impl Store {
         offset_seconds: i64,
         scene: Option<&str>,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let _ = offset_seconds;
+        let (from_day, to_day) = self.days(range);
         let rows = sqlx::query(
-            "SELECT (created_at + ?3) / 86400 AS day, COUNT(*) AS scans
-             FROM scan_events
-             WHERE scene IS NOT NULL AND created_at >= ?1 AND created_at < ?2
-               AND (?4 IS NULL OR scene = ?4)
-             GROUP BY day ORDER BY day",
+            "SELECT day, SUM(scans) AS scans
+             FROM scene_days
+             WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR scene = ?3)
+             GROUP BY day HAVING SUM(scans) > 0 ORDER BY day",
         )
-        .bind(range.from)
-        .bind(range.to)
-        .bind(offset_seconds)
+        .bind(from_day)
+        .bind(to_day)
         .bind(scene)
         .fetch_all(&self.reader)
         .await?;

@@ -92,12 +92,17 @@ pub(super) enum Job {
         label: Option<String>,
         done: oneshot::Sender<Outcome>,
     },
+    /// Every statistics aggregate computed again from the raw events.
+    RebuildStatistics { done: oneshot::Sender<Outcome> },
 }
 
 impl Job {
     fn answer(self, outcome: Outcome) {
         let done = match self {
-            Job::Event { done, .. } | Job::Code { done, .. } | Job::Label { done, .. } => done,
+            Job::Event { done, .. }
+            | Job::Code { done, .. }
+            | Job::Label { done, .. }
+            | Job::RebuildStatistics { done } => done,
         };
         // The caller may have given up waiting (the callback's deadline); the write
         // stands all the same, and WeChat's retry will find it stored.
@@ -220,6 +225,7 @@ impl WriterTask {
         options: SqliteConnectOptions,
         health: Arc<WriteHealth>,
         labels: LabelCache,
+        offset_seconds: i64,
     ) -> (Jobs, Self) {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
@@ -231,6 +237,7 @@ impl WriterTask {
             connection: Some((connection, file)),
             health,
             labels,
+            offset_seconds,
         };
         let handle = actix_web::rt::spawn(writer.run(receiver, stopped));
         (Jobs(jobs), Self { handle, stop })
@@ -258,6 +265,8 @@ struct Writer {
     /// answered on two workers would otherwise reach the cache in either order, and a
     /// save whose request went away would never reach it.
     labels: LabelCache,
+    /// The UTC offset the statistics count days in.
+    offset_seconds: i64,
 }
 
 /// Which file a path names (device and inode). `None` for a database with no file
@@ -366,7 +375,7 @@ impl Writer {
             .await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch {
-            outcomes.push(write_one(connection, job).await?);
+            outcomes.push(write_one(connection, job, self.offset_seconds).await?);
         }
         if batch.is_empty() {
             // A probe (see `PROBE_EVERY`): a real write, so that it needs what writes need.
@@ -392,7 +401,11 @@ fn replaced(path: &Path) -> WriteFailure {
     WriteFailure::FileReplaced(path.into())
 }
 
-async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {
+async fn write_one(
+    connection: &mut SqliteConnection,
+    job: &Job,
+    offset_seconds: i64,
+) -> Result<Stored, sqlx::Error> {
     match job {
         Job::Event {
             event: e,
@@ -415,11 +428,13 @@ async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Store
             .bind(received_at)
             .execute(&mut *connection)
             .await?;
-            Ok(if result.rows_affected() == 1 {
-                Stored::New
-            } else {
-                Stored::Duplicate
-            })
+            if result.rows_affected() == 0 {
+                return Ok(Stored::Duplicate);
+            }
+            // In the same transaction: a committed event is a counted event.
+            let id = result.last_insert_rowid();
+            super::aggregates::count_event(connection, id, e, offset_seconds).await?;
+            Ok(Stored::New)
         }
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
@@ -427,6 +442,10 @@ async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Store
         }
         Job::Label { scene, label, .. } => {
             super::labels::write_label(connection, scene, label.as_deref()).await?;
+            Ok(Stored::New)
+        }
+        Job::RebuildStatistics { .. } => {
+            super::aggregates::rebuild(connection, offset_seconds).await?;
             Ok(Stored::New)
         }
     }
@@ -472,8 +491,13 @@ mod tests {
             .await
             .unwrap();
         let health = Arc::new(WriteHealth::default());
-        let (jobs, _writer) =
-            WriterTask::start(connection, options, health.clone(), LabelCache::default());
+        let (jobs, _writer) = WriterTask::start(
+            connection,
+            options,
+            health.clone(),
+            LabelCache::default(),
+            0,
+        );
 
         let mut acknowledged = HashSet::new();
         let mut refused = 0;
