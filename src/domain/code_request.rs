@@ -7,10 +7,10 @@ use std::num::NonZeroU32;
 
 use serde::Serialize;
 
+use super::scene_key::{InvalidScene, SceneKey, scene_rule};
+
 /// Largest `scene_id` WeChat accepts for a permanent code (`QR_LIMIT_SCENE`).
 pub const MAX_PERMANENT_SCENE_ID: u32 = 100_000;
-/// Longest `scene_str`, in characters.
-pub const MAX_SCENE_STR_CHARS: usize = 64;
 
 /// Lifetime of a temporary code in seconds: 60..=2592000 (30 days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,27 +56,18 @@ impl Serialize for Scene {
     }
 }
 
-/// A `scene_str`: 1..=64 characters, no control characters.
+/// A `scene_str`: its text is a [`SceneKey`] as it stands, so a code can only carry a scene
+/// that statistics and labels accept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SceneStr(String);
+pub struct SceneStr(SceneKey);
 
 impl SceneStr {
     pub fn parse(raw: &str) -> Result<Self, InvalidRequest> {
-        let chars = raw.chars().count();
-        if chars == 0 {
-            return Err(InvalidRequest::SceneStrEmpty);
-        }
-        if chars > MAX_SCENE_STR_CHARS {
-            return Err(InvalidRequest::SceneStrTooLong { chars });
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(InvalidRequest::SceneStrControl);
-        }
-        Ok(Self(raw.to_string()))
+        Ok(Self(SceneKey::parse(raw)?))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -311,9 +302,12 @@ pub enum InvalidRequest {
         "a temporary code takes a whole number from 1 to 4294967295"
     })]
     BadSceneId { value: String, permanent: bool },
-    #[error("scene_str is empty: it takes 1 to 64 characters")]
+    #[error("scene_str is empty: it takes {}", scene_rule!())]
     SceneStrEmpty,
-    #[error("scene_str has {chars} characters: it takes 1 to 64")]
+    #[error(
+        "scene_str has {chars} characters: it takes 1 to {}",
+        SceneKey::MAX_CHARS
+    )]
     SceneStrTooLong { chars: usize },
     #[error("scene_str contains a control character (such as a line break): use printable text")]
     SceneStrControl,
@@ -333,9 +327,23 @@ pub enum InvalidRequest {
 
 impl InvalidRequest {
     /// The rules, for the line under the error that says what is allowed.
-    pub const ALLOWED: &'static str = "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) \
-        or scene_str (1 to 64 characters); optional permanent=true|false; optional expire_seconds \
-        (60..=2592000, temporary codes only).";
+    pub const ALLOWED: &'static str = concat!(
+        "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) or scene_str (",
+        scene_rule!(),
+        "); optional permanent=true|false; optional expire_seconds (60..=2592000, temporary \
+        codes only)."
+    );
+}
+
+/// The scene_str messages, in the words a code request uses.
+impl From<InvalidScene> for InvalidRequest {
+    fn from(invalid: InvalidScene) -> Self {
+        match invalid {
+            InvalidScene::Empty => InvalidRequest::SceneStrEmpty,
+            InvalidScene::TooLong { chars } => InvalidRequest::SceneStrTooLong { chars },
+            InvalidScene::Control => InvalidRequest::SceneStrControl,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::labels::LabelCache;
-use crate::domain::{AccountEvent, CodeRequest, Ticket};
+use crate::domain::{AccountEvent, CodeRequest, SceneKey, Ticket};
 
 /// Most writes in one transaction: bounds the wait of the last one in a batch.
 const MAX_BATCH: usize = 512;
@@ -68,7 +68,7 @@ pub(super) enum Job {
     },
     /// A scene's name; `None` removes it.
     Label {
-        scene: String,
+        scene: SceneKey,
         label: Option<String>,
         done: oneshot::Sender<Outcome>,
     },
