@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::AppState;
 use crate::chart;
-use crate::domain::{SortKey, StatsQuery};
+use crate::domain::{SceneKey, SortKey, StatsQuery};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{
     CodeLine, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
@@ -33,13 +33,13 @@ struct Report {
 async fn report(
     req: &HttpRequest,
     state: &AppState,
-    scene: Option<&str>,
+    scene: Option<&SceneKey>,
 ) -> Result<Report, AppError> {
     let offset = state.utc_offset;
     let today = OffsetDateTime::now_utc().to_offset(offset).date();
     let mut query = StatsQuery::from_query(req.query_string(), today)?;
     if scene.is_some() {
-        query.scene = scene.map(str::to_string);
+        query.scene = scene.cloned();
     }
     let range = query.time_range(offset);
     let store = &state.store;
@@ -197,7 +197,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         rows,
         chart: chart::daily_scans(&chart_title, &report.daily),
         chart_title,
-        chart_scene: query.scene.clone().unwrap_or_default(),
+        chart_scene: query.scene.as_deref().unwrap_or_default().to_string(),
         scenes: report.scenes.iter().map(|s| s.scene.clone()).collect(),
         export_query: query.range_query(),
         sort: query.sort.as_str(),
@@ -213,13 +213,12 @@ pub async fn scene_page(
 ) -> Result<HttpResponse, PageError> {
     let layout = state.layout;
     let to_page = |error| PageError { error, layout };
-    let scene = path.into_inner();
-    if scene.is_empty() || scene.chars().count() > 64 {
-        return Err(to_page(AppError::BadRequest {
-            message: "a scene has 1 to 64 characters".into(),
+    let scene = SceneKey::parse(&path.into_inner()).map_err(|invalid| {
+        to_page(AppError::BadRequest {
+            message: invalid.to_string(),
             allowed: "/stats/SCENE, where SCENE is a scene_id or a scene_str.",
-        }));
-    }
+        })
+    })?;
     let report = report(&req, &state, Some(&scene)).await.map_err(to_page)?;
     let label = state
         .store
@@ -266,7 +265,7 @@ pub async fn scene_page(
     let page = SceneStatsPage {
         layout,
         back: scene_path(&scene),
-        scene,
+        scene: scene.to_string(),
         label: label.unwrap_or_default(),
         from: query.from.to_string(),
         to: query.to.to_string(),
