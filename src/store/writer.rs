@@ -390,7 +390,7 @@ async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Store
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
             )
-            .bind(&e.scene)
+            .bind(e.scene.as_deref())
             .bind(e.kind.as_str())
             .bind(&e.event_key)
             .bind(&e.openid)
@@ -433,7 +433,7 @@ mod tests {
             openid: openid.to_string(),
             created_at: 946_771_200,
             event_key: "door".into(),
-            scene: Some("door".into()),
+            scene: SceneKey::parse("door").ok(),
             ticket: None,
         }
     }
