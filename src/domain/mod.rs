@@ -9,7 +9,7 @@ mod ticket;
 pub use account_event::{AccountEvent, EventKind};
 pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, Scene, SceneStr,
-    StoredCode,
+    SceneType, StoredCode, StoredKind, UnknownStoredValue,
 };
 pub(crate) use scene_key::scene_rule;
 pub use scene_key::{InvalidScene, SceneKey};

@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::AppState;
 use crate::chart;
-use crate::domain::{SceneKey, SortKey, StatsQuery};
+use crate::domain::{SceneKey, SceneType, SortKey, StatsQuery};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{
     CodeLine, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
@@ -235,10 +235,9 @@ pub async fn scene_page(
         .map(|c| {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair(
-                if c.scene_type == "id" {
-                    "scene_id"
-                } else {
-                    "scene_str"
+                match c.scene_type {
+                    SceneType::Id => "scene_id",
+                    SceneType::Str => "scene_str",
                 },
                 &scene,
             );
@@ -247,7 +246,7 @@ pub async fn scene_page(
                 None => query.append_pair("permanent", "true"),
             };
             CodeLine {
-                kind: c.kind,
+                kind: c.kind.as_str(),
                 action_name: c.action_name,
                 lifetime: c
                     .expire_seconds
