@@ -14,12 +14,15 @@
 //! - [`routes`]: one handler module per feature (home, code pages, callback, statistics,
 //!   labels, sandbox, metrics, assets, health), each reading parse -> answer -> respond.
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
-//!   built valid, so nothing past the routes re-checks it.
+//!   built valid, so nothing past the routes re-checks it; a [`domain::SceneKey`] is the one
+//!   rule for a scene wherever it comes in (a code, a label, a statistics path, a push).
 //! - [`codes`]: the ticket for a code, cheapest source first: the worker's own copy of a hot
 //!   code's answers, the shared cache (with its rendered answers), the database for
 //!   permanent codes, then WeChat, within each client's and the service's allowance.
 //! - [`wechat`]: the WeChat API client and its two caches (access token, tickets), with
 //!   single-flight misses and one retry on a rejected token.
+//! - [`stats`]: what a statistics page, its JSON and CSV, or a scene's page show, gathered
+//!   from the store's counts and put in the table's order, with no HTTP in sight.
 //! - [`store`]: SQLite through sqlx: the inventory of codes, labels, scan events and the
 //!   statistics queries.
 //! - [`pages`], [`render`] and [`chart`]: askama templates, the QR images rendered locally,
@@ -45,6 +48,7 @@ pub mod secret;
 pub mod security_headers;
 pub mod settings;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod wechat;
