@@ -15,7 +15,8 @@
 //! - `routes`: one handler module per feature (home, code pages, callback, statistics,
 //!   labels, sandbox, metrics, assets, health), each reading parse -> answer -> respond.
 //! - [`domain`]: validated input. A [`domain::CodeRequest`] (scene plus kind) can only be
-//!   built valid, so nothing past the routes re-checks it.
+//!   built valid, so nothing past the routes re-checks it; a [`domain::SceneKey`] is the one
+//!   rule for a scene wherever it comes in (a code, a label, a statistics path, a push).
 //! - `codes`: one entry point answers a code as a page, JSON, PNG or SVG, cheapest
 //!   source first: the worker's own copy of a hot code's answers, the shared cache (whose
 //!   entries keep their rendered answers), the database for permanent codes, then WeChat,
@@ -23,8 +24,11 @@
 //!   images drawn locally) render what it keeps.
 //! - [`wechat`]: the WeChat API client, the access token cache with single-flight misses
 //!   and one retry on a rejected token, and `qrcode/create`.
-//! - `store`: SQLite through sqlx: the inventory of codes, labels, scan events and the
-//!   statistics queries; `chart` draws scans per day as server-rendered SVG.
+//! - `stats`: what a statistics page, its JSON and CSV, or a scene's page show, gathered
+//!   from the store's counts and put in the table's order, with no HTTP in sight.
+//! - `store`: SQLite through sqlx: the inventory of codes, labels, scan events, the
+//!   statistics aggregates kept with them and their queries; `chart` draws scans per day
+//!   as server-rendered SVG.
 //!
 //! A push from WeChat: `routes::callback` hands its query to [`wechat::push`]'s receiver,
 //! which checks the signature and timestamp before the body is read, then the replay
@@ -47,6 +51,7 @@ pub mod secret;
 pub(crate) mod security_headers;
 pub mod settings;
 pub mod startup;
+pub(crate) mod stats;
 pub(crate) mod store;
 pub mod telemetry;
 pub mod wechat;

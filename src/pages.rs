@@ -136,7 +136,7 @@ pub struct SceneStatsPage {
 
 /// A code in a scene's inventory.
 pub struct CodeLine {
-    pub kind: String,
+    pub kind: &'static str,
     pub action_name: String,
     pub lifetime: String,
     pub created_at: String,

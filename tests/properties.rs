@@ -79,7 +79,7 @@ proptest! {
     #[test]
     fn any_scan_written_as_xml_reads_back_as_the_same_event(
         openid in "[a-zA-Z0-9_-]{1,40}",
-        scene in "[^\\x00-\\x20][^\\x00-\\x1f]{0,63}",
+        scene in "[^\\p{Cc} ][^\\p{Cc}]{0,63}",
         created in 0i64..4_000_000_000,
         new_follower in any::<bool>(),
     ) {
@@ -93,6 +93,22 @@ proptest! {
                 prop_assert_eq!(&e.openid, &openid);
                 prop_assert_eq!(e.created_at, created);
                 prop_assert_eq!(e.is_new_follower(), new_follower);
+            }
+            other => prop_assert!(false, "not an event: {:?}", other),
+        }
+    }
+
+    #[test]
+    fn a_scan_whose_key_is_no_scene_reads_back_whole_with_no_scene(
+        key in prop_oneof!["[^\\p{Cc}]{65,300}", "[a-z]{0,10}\\p{Cc}[a-z]{0,10}"]
+            .prop_filter("SCAN requires a key that is not blank", |k| !k.trim().is_empty()),
+    ) {
+        let xml = to_xml(&[("FromUserName", "o1"), ("CreateTime", "1"), ("MsgType", "event"), ("Event", "SCAN"), ("EventKey", &key)]);
+        let fields = parse_fields(xml.as_bytes()).unwrap();
+        match interpret(&fields).unwrap() {
+            Push::Event(e) => {
+                prop_assert_eq!(e.scene, None);
+                prop_assert_eq!(e.event_key, key);
             }
             other => prop_assert!(false, "not an event: {:?}", other),
         }

@@ -1,5 +1,7 @@
 //! What WeChat tells the account about its users: follows, scans and unfollows.
 
+use super::scene_key::SceneKey;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Subscribe,
@@ -29,8 +31,9 @@ pub struct AccountEvent {
     pub created_at: i64,
     /// `EventKey` as received; part of the identity of a push.
     pub event_key: String,
-    /// The scene, for scans and follows that came from a code.
-    pub scene: Option<String>,
+    /// The scene, for scans and follows that came from a code; `None` too when the key
+    /// names no valid scene, which `event_key` still holds whole.
+    pub scene: Option<SceneKey>,
     pub ticket: Option<String>,
 }
 

@@ -7,10 +7,10 @@ use std::num::NonZeroU32;
 
 use serde::Serialize;
 
+use super::scene_key::{InvalidScene, SceneKey, scene_rule};
+
 /// Largest `scene_id` WeChat accepts for a permanent code (`QR_LIMIT_SCENE`).
 pub const MAX_PERMANENT_SCENE_ID: u32 = 100_000;
-/// Longest `scene_str`, in characters.
-pub const MAX_SCENE_STR_CHARS: usize = 64;
 
 /// Lifetime of a temporary code in seconds: 60..=2592000 (30 days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,27 +56,18 @@ impl Serialize for Scene {
     }
 }
 
-/// A `scene_str`: 1..=64 characters, no control characters.
+/// A `scene_str`: its text is a [`SceneKey`] as it stands, so a code can only carry a scene
+/// that statistics and labels accept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SceneStr(String);
+pub struct SceneStr(SceneKey);
 
 impl SceneStr {
     pub fn parse(raw: &str) -> Result<Self, InvalidRequest> {
-        let chars = raw.chars().count();
-        if chars == 0 {
-            return Err(InvalidRequest::SceneStrEmpty);
-        }
-        if chars > MAX_SCENE_STR_CHARS {
-            return Err(InvalidRequest::SceneStrTooLong { chars });
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(InvalidRequest::SceneStrControl);
-        }
-        Ok(Self(raw.to_string()))
+        Ok(Self(SceneKey::parse(raw)?))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -88,11 +79,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// As pages show it and the inventory stores it.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Temporary(_) => "temporary",
-            Kind::Permanent => "permanent",
-        }
+        StoredKind::from(self).as_str()
     }
 }
 
@@ -204,13 +193,102 @@ impl CodeRequest {
 /// A code as the inventory stores it: its columns, not yet trusted.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredCode<'a> {
-    /// `id` or `str`.
-    pub scene_type: &'a str,
+    pub scene_type: SceneType,
     pub scene: &'a str,
-    /// [`Kind::name`]: `temporary` or `permanent`.
-    pub kind: &'a str,
+    pub kind: StoredKind,
     /// The lifetime, for temporary codes.
     pub expire_seconds: Option<i64>,
+}
+
+/// The inventory's `scene_type` column: whether a code's scene is a scene_id or a scene_str
+/// (`7` may be either, and they are different codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SceneType {
+    Id,
+    Str,
+}
+
+impl SceneType {
+    pub fn of(scene: &Scene) -> Self {
+        match scene {
+            Scene::Id(_) => SceneType::Id,
+            Scene::Str(_) => SceneType::Str,
+        }
+    }
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SceneType::Id => "id",
+            SceneType::Str => "str",
+        }
+    }
+}
+
+impl TryFrom<&str> for SceneType {
+    type Error = UnknownStoredValue;
+
+    fn try_from(stored: &str) -> Result<Self, UnknownStoredValue> {
+        [SceneType::Id, SceneType::Str]
+            .into_iter()
+            .find(|t| t.as_str() == stored)
+            .ok_or_else(|| UnknownStoredValue::new("scene_type", stored))
+    }
+}
+
+/// The inventory's `kind` column: a code's [`Kind`] without its lifetime, which has a
+/// column of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredKind {
+    Temporary,
+    Permanent,
+}
+
+impl StoredKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredKind::Temporary => "temporary",
+            StoredKind::Permanent => "permanent",
+        }
+    }
+}
+
+impl From<Kind> for StoredKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Temporary(_) => StoredKind::Temporary,
+            Kind::Permanent => StoredKind::Permanent,
+        }
+    }
+}
+
+impl TryFrom<&str> for StoredKind {
+    type Error = UnknownStoredValue;
+
+    fn try_from(stored: &str) -> Result<Self, UnknownStoredValue> {
+        [StoredKind::Temporary, StoredKind::Permanent]
+            .into_iter()
+            .find(|k| k.as_str() == stored)
+            .ok_or_else(|| UnknownStoredValue::new("kind", stored))
+    }
+}
+
+/// A column of the inventory holds a value no code has (the file was edited).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored {column} {value:?} is not one this version knows")]
+pub struct UnknownStoredValue {
+    pub column: &'static str,
+    pub value: String,
+}
+
+impl UnknownStoredValue {
+    fn new(column: &'static str, value: &str) -> Self {
+        Self {
+            column,
+            value: truncate(value, 40),
+        }
+    }
 }
 
 /// Rows are checked like any input: a row that no longer makes a valid code (a limit
@@ -219,30 +297,23 @@ impl TryFrom<StoredCode<'_>> for CodeRequest {
     type Error = InvalidRequest;
 
     fn try_from(row: StoredCode<'_>) -> Result<Self, InvalidRequest> {
-        let permanent = match row.kind {
-            "permanent" => true,
-            "temporary" => false,
-            other => {
-                return Err(InvalidRequest::BadPermanent {
-                    value: truncate(other, 40),
-                });
-            }
-        };
+        let permanent = row.kind == StoredKind::Permanent;
         let scene = match row.scene_type {
-            "id" => Scene::Id(parse_scene_id(row.scene, permanent)?),
-            _ => Scene::Str(SceneStr::parse(row.scene)?),
+            SceneType::Id => Scene::Id(parse_scene_id(row.scene, permanent)?),
+            SceneType::Str => Scene::Str(SceneStr::parse(row.scene)?),
         };
-        let kind = if permanent {
-            Kind::Permanent
-        } else {
-            let lifetime = row
-                .expire_seconds
-                .and_then(|seconds| u32::try_from(seconds).ok())
-                .and_then(Lifetime::new)
-                .ok_or_else(|| InvalidRequest::BadLifetime {
-                    value: format!("{:?}", row.expire_seconds),
-                })?;
-            Kind::Temporary(lifetime)
+        let kind = match row.kind {
+            StoredKind::Permanent => Kind::Permanent,
+            StoredKind::Temporary => {
+                let lifetime = row
+                    .expire_seconds
+                    .and_then(|seconds| u32::try_from(seconds).ok())
+                    .and_then(Lifetime::new)
+                    .ok_or_else(|| InvalidRequest::BadLifetime {
+                        value: format!("{:?}", row.expire_seconds),
+                    })?;
+                Kind::Temporary(lifetime)
+            }
         };
         Ok(Self { scene, kind })
     }
@@ -311,9 +382,12 @@ pub enum InvalidRequest {
         "a temporary code takes a whole number from 1 to 4294967295"
     })]
     BadSceneId { value: String, permanent: bool },
-    #[error("scene_str is empty: it takes 1 to 64 characters")]
+    #[error("scene_str is empty: it takes {}", scene_rule!())]
     SceneStrEmpty,
-    #[error("scene_str has {chars} characters: it takes 1 to 64")]
+    #[error(
+        "scene_str has {chars} characters: it takes 1 to {}",
+        SceneKey::MAX_CHARS
+    )]
     SceneStrTooLong { chars: usize },
     #[error("scene_str contains a control character (such as a line break): use printable text")]
     SceneStrControl,
@@ -333,9 +407,23 @@ pub enum InvalidRequest {
 
 impl InvalidRequest {
     /// The rules, for the line under the error that says what is allowed.
-    pub const ALLOWED: &'static str = "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) \
-        or scene_str (1 to 64 characters); optional permanent=true|false; optional expire_seconds \
-        (60..=2592000, temporary codes only).";
+    pub const ALLOWED: &'static str = concat!(
+        "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) or scene_str (",
+        scene_rule!(),
+        "); optional permanent=true|false; optional expire_seconds (60..=2592000, temporary \
+        codes only)."
+    );
+}
+
+/// The scene_str messages, in the words a code request uses.
+impl From<InvalidScene> for InvalidRequest {
+    fn from(invalid: InvalidScene) -> Self {
+        match invalid {
+            InvalidScene::Empty => InvalidRequest::SceneStrEmpty,
+            InvalidScene::TooLong { chars } => InvalidRequest::SceneStrTooLong { chars },
+            InvalidScene::Control => InvalidRequest::SceneStrControl,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -445,16 +533,20 @@ mod tests {
 
     #[test]
     fn a_stored_row_becomes_the_code_it_was_and_a_bad_one_is_refused() {
-        let row = |scene_type, scene, kind, expire_seconds| StoredCode {
-            scene_type,
-            scene,
-            kind,
-            expire_seconds,
+        // The code a row's columns make, if they make one.
+        let code = |scene_type: &str, scene, kind: &str, expire_seconds| {
+            let row = StoredCode {
+                scene_type: SceneType::try_from(scene_type).ok()?,
+                scene,
+                kind: StoredKind::try_from(kind).ok()?,
+                expire_seconds,
+            };
+            CodeRequest::try_from(row).ok()
         };
         let week = Lifetime::new(604_800).unwrap();
 
-        let temporary = CodeRequest::try_from(row("id", "7", "temporary", Some(604_800)));
-        let permanent = CodeRequest::try_from(row("str", "shop-1", "permanent", None));
+        let temporary = code("id", "7", "temporary", Some(604_800));
+        let permanent = code("str", "shop-1", "permanent", None);
 
         assert_eq!(
             temporary.unwrap(),
@@ -464,9 +556,22 @@ mod tests {
             permanent.unwrap(),
             CodeRequest::from_query("scene_str=shop-1&permanent=true", week).unwrap()
         );
-        assert!(CodeRequest::try_from(row("id", "0", "temporary", Some(604_800))).is_err());
-        assert!(CodeRequest::try_from(row("id", "7", "temporary", None)).is_err());
-        assert!(CodeRequest::try_from(row("id", "200000", "permanent", None)).is_err());
-        assert!(CodeRequest::try_from(row("id", "7", "forever", None)).is_err());
+        assert!(code("id", "0", "temporary", Some(604_800)).is_none());
+        assert!(code("id", "7", "temporary", None).is_none());
+        assert!(code("id", "200000", "permanent", None).is_none());
+        assert!(code("id", "7", "forever", None).is_none());
+        assert!(code("number", "7", "temporary", Some(604_800)).is_none());
+    }
+
+    #[test]
+    fn the_stored_names_of_scene_types_and_kinds_read_back_as_themselves() {
+        for scene_type in [SceneType::Id, SceneType::Str] {
+            assert_eq!(SceneType::try_from(scene_type.as_str()), Ok(scene_type));
+        }
+        for kind in [StoredKind::Temporary, StoredKind::Permanent] {
+            assert_eq!(StoredKind::try_from(kind.as_str()), Ok(kind));
+        }
+        assert_eq!(Kind::Permanent.name(), "permanent");
+        assert_eq!(Kind::Temporary(WEEK).name(), "temporary");
     }
 }

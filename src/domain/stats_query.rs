@@ -2,6 +2,8 @@
 
 use time::{Date, Duration, UtcOffset};
 
+use super::scene_key::{InvalidScene, SceneKey};
+
 /// Longest range, in days: a year and a day, so any calendar year fits.
 pub const MAX_DAYS: i64 = 366;
 /// Days shown when no range is given.
@@ -62,7 +64,7 @@ pub struct StatsQuery {
     pub sort: SortKey,
     pub descending: bool,
     /// The scene whose daily chart `/stats` shows (all scenes when `None`).
-    pub scene: Option<String>,
+    pub scene: Option<SceneKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,8 +79,8 @@ pub enum InvalidStatsQuery {
     BadSort(String),
     #[error("order {0:?} is not asc or desc")]
     BadOrder(String),
-    #[error("scene must be 1 to 64 characters")]
-    BadScene,
+    #[error("{0}")]
+    BadScene(InvalidScene),
     #[error("unknown parameter {0:?}")]
     Unknown(String),
 }
@@ -116,10 +118,7 @@ impl StatsQuery {
                 }
                 "scene" if value.is_empty() => scene = None,
                 "scene" => {
-                    if value.chars().count() > 64 {
-                        return Err(InvalidStatsQuery::BadScene);
-                    }
-                    scene = Some(value.into_owned());
+                    scene = Some(SceneKey::parse(&value).map_err(InvalidStatsQuery::BadScene)?)
                 }
                 other => return Err(InvalidStatsQuery::Unknown(short(other))),
             }
@@ -236,5 +235,25 @@ mod tests {
             StatsQuery::from_query("limit=5", TODAY),
             Err(InvalidStatsQuery::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn the_scene_is_a_scene_key_and_an_empty_one_means_all_scenes() {
+        let named = StatsQuery::from_query("scene=shop%2012", TODAY).unwrap();
+        let empty = StatsQuery::from_query("scene=", TODAY).unwrap();
+        let long = format!("scene={}", "a".repeat(65));
+
+        assert_eq!(named.scene.as_deref(), Some("shop 12"));
+        assert_eq!(empty.scene, None);
+        assert_eq!(
+            StatsQuery::from_query(&long, TODAY),
+            Err(InvalidStatsQuery::BadScene(InvalidScene::TooLong {
+                chars: 65
+            }))
+        );
+        assert_eq!(
+            StatsQuery::from_query("scene=a%0Ab", TODAY),
+            Err(InvalidStatsQuery::BadScene(InvalidScene::Control))
+        );
     }
 }

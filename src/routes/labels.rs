@@ -5,13 +5,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::{AppState, refuse_cross_site_form};
-use crate::domain::MAX_SCENE_STR_CHARS;
+use crate::domain::{SceneKey, scene_rule};
 use crate::error::{AppError, PageError};
 use crate::pages::scene_stats_path;
 use crate::store::labels::MAX_LABEL_CHARS;
 
-const ALLOWED: &str = "scene: 1 to 64 characters; label: up to 100 characters of text \
-    without line breaks (empty removes the name).";
+const ALLOWED: &str = concat!(
+    "scene: ",
+    scene_rule!(),
+    "; label: up to 100 characters of text without line breaks (empty removes the name)."
+);
 
 /// Where a form may send staff back to: the pages of this service that have the form.
 const BACK_TO: [&str; 4] = ["/qrcode", "/stats", "/open", "/"];
@@ -44,9 +47,7 @@ pub async fn save(
             allowed: ALLOWED,
         })
     };
-    if scene.is_empty() || scene.chars().count() > MAX_SCENE_STR_CHARS {
-        return Err(invalid("the scene must have 1 to 64 characters"));
-    }
+    let scene = SceneKey::parse(&scene).map_err(|e| invalid(&e.to_string()))?;
     if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
         return Err(invalid(
             "the name must be up to 100 characters, without line breaks",

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::{AppState, refuse_cross_site_form};
+use crate::domain::{SceneKey, scene_rule};
 use crate::emulator::{Emulator, Follower};
 use crate::error::{AppError, PageError};
 use crate::pages::scene_stats_path;
@@ -37,10 +38,14 @@ pub async fn scan(
             _ => {}
         }
     }
-    let (Some(follower), false) = (follower, scene.is_empty() || scene.chars().count() > 64) else {
+    let (Some(follower), Ok(scene)) = (follower, SceneKey::parse(&scene)) else {
         return Err(fail(AppError::BadRequest {
             message: "a simulated scan needs a scene and follower=new or follower=existing".into(),
-            allowed: "scene: 1 to 64 characters; follower: new or existing; ticket: optional.",
+            allowed: concat!(
+                "scene: ",
+                scene_rule!(),
+                "; follower: new or existing; ticket: optional."
+            ),
         }));
     };
     emulator

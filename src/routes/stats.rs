@@ -1,138 +1,89 @@
-//! Channel statistics for staff: which scenes brought scans and followers. Pages show
-//! counts only; openids never leave the database.
-
-use std::cmp::Ordering;
+//! Channel statistics for staff: which scenes brought scans and followers, as a page, a
+//! scene's page, JSON and CSV. [`crate::stats`] gathers the numbers; each handler here
+//! reads the request, asks for them and lays them out. Pages show counts only; openids
+//! never leave the database.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 
 use super::AppState;
 use crate::chart;
-use crate::domain::{SortKey, StatsQuery};
+use crate::domain::{SceneKey, SceneType, SortKey, StatsQuery};
 use crate::error::{ApiError, AppError, PageError};
 use crate::pages::{
-    CodeLine, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
+    CodeLine, Layout, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
     scene_stats_path,
 };
-use crate::store::stats::{SceneStats, Totals};
-use crate::store::{Store, StoreError};
-
-/// Everything the three renderings of `/stats` share.
-struct Report {
-    query: StatsQuery,
-    scenes: Vec<SceneStats>,
-    totals: Totals,
-    daily: Vec<(Date, i64)>,
-}
-
-async fn report(
-    req: &HttpRequest,
-    state: &AppState,
-    scene: Option<&str>,
-) -> Result<Report, AppError> {
-    let offset = state.utc_offset;
-    let today = OffsetDateTime::now_utc().to_offset(offset).date();
-    let mut query = StatsQuery::from_query(req.query_string(), today)?;
-    if scene.is_some() {
-        query.scene = scene.map(str::to_string);
-    }
-    let range = query.time_range(offset);
-    let store = &state.store;
-    let mut scenes = store.scene_stats(range).await?;
-    sort(&mut scenes, query.sort, query.descending);
-    let totals = store.totals(range, query.scene.as_deref()).await?;
-    let daily = daily(store, &query, offset).await?;
-    Ok(Report {
-        query,
-        scenes,
-        totals,
-        daily,
-    })
-}
-
-/// Every day of the range with its scans, zero days included.
-async fn daily(
-    store: &Store,
-    query: &StatsQuery,
-    offset: UtcOffset,
-) -> Result<Vec<(Date, i64)>, StoreError> {
-    let offset_seconds = i64::from(offset.whole_seconds());
-    let counts = store
-        .daily_scans(
-            query.time_range(offset),
-            offset_seconds,
-            query.scene.as_deref(),
-        )
-        .await?;
-    let epoch_day = |date: Date| i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY;
-    Ok(query
-        .days()
-        .map(|date| {
-            let scans = counts
-                .iter()
-                .find(|(day, _)| *day == epoch_day(date))
-                .map_or(0, |(_, n)| *n);
-            (date, scans)
-        })
-        .collect())
-}
-
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
-
-fn sort(scenes: &mut [SceneStats], key: SortKey, descending: bool) {
-    scenes.sort_by(|a, b| {
-        let order = match key {
-            SortKey::Scene => natural(&a.scene, &b.scene),
-            SortKey::Label => a.label.cmp(&b.label),
-            SortKey::Kind => a.kinds.cmp(&b.kinds),
-            SortKey::Scans => a.scans.cmp(&b.scans),
-            SortKey::Followers => a.new_followers.cmp(&b.new_followers),
-            SortKey::Users => a.unique_users.cmp(&b.unique_users),
-            SortKey::Last => a.last_scan.cmp(&b.last_scan),
-        };
-        let order = if descending { order.reverse() } else { order };
-        order.then_with(|| natural(&a.scene, &b.scene))
-    });
-}
-
-/// Numeric scenes in numeric order (2 before 10), then text scenes.
-fn natural(a: &str, b: &str) -> Ordering {
-    match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        (Ok(_), Err(_)) => Ordering::Less,
-        (Err(_), Ok(_)) => Ordering::Greater,
-        (Err(_), Err(_)) => a.cmp(b),
-    }
-}
-
-fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| t.to_offset(offset).format(&format).ok())
-        .unwrap_or_default()
-}
-
-fn offset_label(offset: UtcOffset) -> String {
-    let (h, m, _) = offset.as_hms();
-    format!(
-        "UTC{}{:02}:{:02}",
-        if offset.is_negative() { '-' } else { '+' },
-        h.abs(),
-        m.abs()
-    )
-}
+use crate::stats::{Report, SceneReport};
 
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let layout = state.layout;
-    let report = report(&req, &state, None)
+    let to_page = |error| PageError { error, layout };
+    let query = stats_query(&req, state.utc_offset).map_err(to_page)?;
+    let report = Report::gather(&state.store, query, state.utc_offset)
         .await
-        .map_err(|error| PageError { error, layout })?;
+        .map_err(|e| to_page(e.into()))?;
+    let page = stats_page(layout, &report, state.utc_offset);
+    Ok(render(StatusCode::OK, &page))
+}
+
+pub async fn scene_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let layout = state.layout;
+    let to_page = |error| PageError { error, layout };
+    let scene = SceneKey::parse(&path.into_inner()).map_err(|invalid| {
+        to_page(AppError::BadRequest {
+            message: invalid.to_string(),
+            allowed: "/stats/SCENE, where SCENE is a scene_id or a scene_str.",
+        })
+    })?;
+    let query = stats_query(&req, state.utc_offset).map_err(to_page)?;
+    let report = SceneReport::gather(&state.store, scene, query, state.utc_offset)
+        .await
+        .map_err(|e| to_page(e.into()))?;
+    let page = scene_stats_page(layout, report, state.utc_offset);
+    Ok(render(StatusCode::OK, &page))
+}
+
+pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = stats_query(&req, state.utc_offset)?;
+    let report = Report::gather(&state.store, query, state.utc_offset).await?;
+    Ok(HttpResponse::Ok().json(report_json(&report, state.utc_offset)))
+}
+
+pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = stats_query(&req, state.utc_offset)?;
+    let report = Report::gather(&state.store, query, state.utc_offset).await?;
+    let body = report_csv(&report, state.utc_offset)?;
+    let name = format!(
+        "scene-qr-stats-{}-to-{}.csv",
+        report.query.from, report.query.to
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(body))
+}
+
+/// The query of any statistics request. A range with no end ends today, in the
+/// statistics' offset.
+fn stats_query(req: &HttpRequest, offset: UtcOffset) -> Result<StatsQuery, AppError> {
+    let today = OffsetDateTime::now_utc().to_offset(offset).date();
+    Ok(StatsQuery::from_query(req.query_string(), today)?)
+}
+
+fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> StatsPage {
     let query = &report.query;
     let headers = SortHeader::ALL_COLUMNS
         .iter()
@@ -168,66 +119,42 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             scans: s.scans,
             new_followers: s.new_followers,
             unique_users: s.unique_users,
-            last_scan: local_time(s.last_scan, state.utc_offset),
+            last_scan: local_time(s.last_scan, offset),
         })
         .collect();
     let chart_title = match &query.scene {
         Some(scene) => format!("Scans per day of scene {scene}"),
         None => "Scans per day, all scenes".to_string(),
     };
-    let page = StatsPage {
+    StatsPage {
         layout,
         from: query.from.to_string(),
         to: query.to.to_string(),
-        offset: offset_label(state.utc_offset),
+        offset: offset_label(offset),
         totals: report.totals,
         headers,
         rows,
         chart: chart::daily_scans(&chart_title, &report.daily),
         chart_title,
-        chart_scene: query.scene.clone().unwrap_or_default(),
+        chart_scene: query.scene.as_deref().unwrap_or_default().to_string(),
         scenes: report.scenes.iter().map(|s| s.scene.clone()).collect(),
         export_query: query.range_query(),
         sort: query.sort.as_str(),
         order: if query.descending { "desc" } else { "asc" },
-    };
-    Ok(render(StatusCode::OK, &page))
+    }
 }
 
-pub async fn scene_page(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let layout = state.layout;
-    let to_page = |error| PageError { error, layout };
-    let scene = path.into_inner();
-    if scene.is_empty() || scene.chars().count() > 64 {
-        return Err(to_page(AppError::BadRequest {
-            message: "a scene has 1 to 64 characters".into(),
-            allowed: "/stats/SCENE, where SCENE is a scene_id or a scene_str.",
-        }));
-    }
-    let report = report(&req, &state, Some(&scene)).await.map_err(to_page)?;
-    let label = state
-        .store
-        .label(&scene)
-        .await
-        .map_err(|e| to_page(e.into()))?;
-    let codes = state
-        .store
-        .codes_for_scene(&scene)
-        .await
-        .map_err(|e| to_page(e.into()))?;
-    let codes = codes
+fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> SceneStatsPage {
+    let scene = report.scene;
+    let codes = report
+        .codes
         .into_iter()
         .map(|c| {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair(
-                if c.scene_type == "id" {
-                    "scene_id"
-                } else {
-                    "scene_str"
+                match c.scene_type {
+                    SceneType::Id => "scene_id",
+                    SceneType::Str => "scene_str",
                 },
                 &scene,
             );
@@ -236,35 +163,33 @@ pub async fn scene_page(
                 None => query.append_pair("permanent", "true"),
             };
             CodeLine {
-                kind: c.kind,
+                kind: c.kind.as_str(),
                 action_name: c.action_name,
                 lifetime: c
                     .expire_seconds
                     .and_then(|s| u32::try_from(s).ok())
                     .map(human_duration)
                     .unwrap_or_else(|| "never expires".into()),
-                created_at: local_time(Some(c.created_at), state.utc_offset),
-                expires_at: local_time(c.expires_at, state.utc_offset),
+                created_at: local_time(Some(c.created_at), offset),
+                expires_at: local_time(c.expires_at, offset),
                 href: format!("/qrcode?{}", query.finish()),
             }
         })
         .collect();
-    let query = &report.query;
     let chart_title = format!("Scans per day of scene {scene}");
-    let page = SceneStatsPage {
+    SceneStatsPage {
         layout,
         back: scene_stats_path(&scene),
-        scene,
-        label: label.unwrap_or_default(),
-        from: query.from.to_string(),
-        to: query.to.to_string(),
-        offset: offset_label(state.utc_offset),
+        scene: scene.to_string(),
+        label: report.label.unwrap_or_default(),
+        from: report.query.from.to_string(),
+        to: report.query.to.to_string(),
+        offset: offset_label(offset),
         totals: report.totals,
         chart: chart::daily_scans(&chart_title, &report.daily),
         chart_title,
         codes,
-    };
-    Ok(render(StatusCode::OK, &page))
+    }
 }
 
 #[derive(Serialize)]
@@ -273,8 +198,7 @@ struct DayJson {
     scans: i64,
 }
 
-pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = report(&req, &state, None).await?;
+fn report_json(report: &Report, offset: UtcOffset) -> Value {
     let scenes: Vec<_> = report
         .scenes
         .iter()
@@ -286,7 +210,7 @@ pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 "scans": s.scans,
                 "new_followers": s.new_followers,
                 "unique_users": s.unique_users,
-                "last_scan": rfc3339(s.last_scan, state.utc_offset),
+                "last_scan": rfc3339(s.last_scan, offset),
             })
         })
         .collect();
@@ -298,24 +222,18 @@ pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             scans: *scans,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    json!({
         "from": report.query.from.to_string(),
         "to": report.query.to.to_string(),
-        "utc_offset": offset_label(state.utc_offset),
+        "utc_offset": offset_label(offset),
         "scene": report.query.scene,
         "totals": report.totals,
         "scenes": scenes,
         "daily": daily,
-    })))
+    })
 }
 
-fn rfc3339(unix: Option<i64>, offset: UtcOffset) -> Option<String> {
-    unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| t.to_offset(offset).format(&Rfc3339).ok())
-}
-
-pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = report(&req, &state, None).await?;
+fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "scene",
@@ -335,7 +253,7 @@ pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             s.scans.to_string(),
             s.new_followers.to_string(),
             s.unique_users.to_string(),
-            rfc3339(s.last_scan, state.utc_offset).unwrap_or_default(),
+            rfc3339(s.last_scan, offset).unwrap_or_default(),
         ]);
     }
     for row in rows {
@@ -343,20 +261,9 @@ pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             .write_record(&row)
             .map_err(|e| AppError::Internal(Box::new(e)))?;
     }
-    let body = writer
+    writer
         .into_inner()
-        .map_err(|e| AppError::Internal(Box::new(e)))?;
-    let name = format!(
-        "scene-qr-stats-{}-to-{}.csv",
-        report.query.from, report.query.to
-    );
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((
-            CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(body))
+        .map_err(|e| AppError::Internal(Box::new(e)))
 }
 
 /// Staff open the CSV in spreadsheets, which run a cell starting with `=`, `+`, `-` or `@`
@@ -367,4 +274,26 @@ fn spreadsheet_safe(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+fn rfc3339(unix: Option<i64>, offset: UtcOffset) -> Option<String> {
+    unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.to_offset(offset).format(&Rfc3339).ok())
+}
+
+fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.to_offset(offset).format(&format).ok())
+        .unwrap_or_default()
+}
+
+fn offset_label(offset: UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    format!(
+        "UTC{}{:02}:{:02}",
+        if offset.is_negative() { '-' } else { '+' },
+        h.abs(),
+        m.abs()
+    )
 }

@@ -124,7 +124,7 @@ async fn follow_added(
     .bind(event_id)
     .bind(openid)
     .bind(at)
-    .bind(&event.scene)
+    .bind(event.scene.as_deref())
     .execute(&mut *connection)
     .await?;
 
@@ -172,7 +172,7 @@ async fn follow_added(
         let follow = Follow {
             event_id,
             followed_at: at,
-            scene: event.scene.clone().map(Into::into),
+            scene: event.scene.as_deref().map(str::to_string),
             unfollowed_at: None,
         };
         set_unfollowed(connection, &follow, first_unfollow, offset_seconds).await?;

@@ -5,25 +5,17 @@ use time::OffsetDateTime;
 
 use super::writer::Job;
 use super::{Store, StoreError};
-use crate::domain::{CodeRequest, Kind, Scene, StoredCode, Ticket};
+use crate::domain::{CodeRequest, Kind, SceneType, StoredCode, StoredKind, Ticket};
 
 /// A code as listed on a scene's statistics page.
 #[derive(Debug, Clone)]
 pub struct CodeRow {
-    /// `id` or `str`.
-    pub scene_type: String,
-    pub kind: String,
+    pub scene_type: SceneType,
+    pub kind: StoredKind,
     pub action_name: String,
     pub expire_seconds: Option<i64>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
-}
-
-fn scene_type(code: &CodeRequest) -> &'static str {
-    match code.scene {
-        Scene::Id(_) => "id",
-        Scene::Str(_) => "str",
-    }
 }
 
 /// Adds a newly created code to the inventory (inside the writer's transaction).
@@ -36,8 +28,8 @@ pub(super) async fn insert_code(
         expire_seconds, ticket, url, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlx::query(INSERT)
         .bind(code.scene.to_string())
-        .bind(scene_type(code))
-        .bind(code.kind.name())
+        .bind(SceneType::of(&code.scene).as_str())
+        .bind(StoredKind::from(code.kind).as_str())
         .bind(code.action_name())
         .bind(ticket.expire_seconds)
         .bind(&ticket.ticket)
@@ -49,11 +41,14 @@ pub(super) async fn insert_code(
     Ok(())
 }
 
+/// A column whose value makes no sense to this version: a read error, like any other
+/// value that does not decode.
+fn undecodable(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(error)))
+}
+
 fn ticket_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Ticket, StoreError> {
-    let timestamp = |value: i64| {
-        OffsetDateTime::from_unix_timestamp(value)
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-    };
+    let timestamp = |value: i64| OffsetDateTime::from_unix_timestamp(value).map_err(undecodable);
     let expires_at: Option<i64> = row.try_get("expires_at")?;
     Ok(Ticket {
         ticket: row.try_get("ticket")?,
@@ -86,7 +81,7 @@ impl Store {
              ORDER BY id LIMIT 1",
         )
         .bind(code.scene.to_string())
-        .bind(scene_type(code))
+        .bind(SceneType::of(&code.scene).as_str())
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(ticket_from_row).transpose()
@@ -109,18 +104,25 @@ impl Store {
         .await?;
         let mut live = Vec::with_capacity(rows.len());
         for row in &rows {
-            let scene: String = row.try_get("scene")?;
-            let scene_type: String = row.try_get("scene_type")?;
-            let kind: String = row.try_get("kind")?;
+            let scene: &str = row.try_get("scene")?;
+            let scene_type: &str = row.try_get("scene_type")?;
+            let kind: &str = row.try_get("kind")?;
             let lifetime: Option<i64> = row.try_get("expire_seconds")?;
-            let stored = StoredCode {
-                scene_type: &scene_type,
-                scene: &scene,
-                kind: &kind,
-                expire_seconds: lifetime,
+            let code = match (SceneType::try_from(scene_type), StoredKind::try_from(kind)) {
+                (Ok(scene_type), Ok(kind)) => CodeRequest::try_from(StoredCode {
+                    scene_type,
+                    scene,
+                    kind,
+                    expire_seconds: lifetime,
+                })
+                .ok(),
+                _ => None,
             };
-            let Ok(code) = CodeRequest::try_from(stored) else {
-                log::warn!("skipped a stored code that is no longer valid: {stored:?}");
+            let Some(code) = code else {
+                log::warn!(
+                    "skipped a stored code that is no longer valid: scene {scene:?}, \
+                     scene_type {scene_type:?}, kind {kind:?}, expire_seconds {lifetime:?}"
+                );
                 continue;
             };
             let ticket = ticket_from_row(row)?;
@@ -149,8 +151,10 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(CodeRow {
-                    scene_type: row.try_get("scene_type")?,
-                    kind: row.try_get("kind")?,
+                    scene_type: SceneType::try_from(row.try_get::<&str, _>("scene_type")?)
+                        .map_err(undecodable)?,
+                    kind: StoredKind::try_from(row.try_get::<&str, _>("kind")?)
+                        .map_err(undecodable)?,
                     action_name: row.try_get("action_name")?,
                     expire_seconds: row.try_get("expire_seconds")?,
                     created_at: row.try_get("created_at")?,

@@ -8,6 +8,7 @@ use moka::ops::compute::Op;
 
 use super::writer::Job;
 use super::{Store, StoreError, unix_now};
+use crate::domain::SceneKey;
 
 /// Longest label, in characters.
 pub const MAX_LABEL_CHARS: usize = 100;
@@ -96,12 +97,13 @@ impl LabelCache {
 
 impl Store {
     /// Names `scene`; an empty label removes the name. Returns once it is committed (and
-    /// in the cache: the writer records it there before answering).
-    pub async fn set_label(&self, scene: &str, label: &str) -> Result<(), StoreError> {
+    /// in the cache: the writer records it there before answering). Only a valid key is
+    /// written; reads take any text, and one that is no key finds no label.
+    pub async fn set_label(&self, scene: &SceneKey, label: &str) -> Result<(), StoreError> {
         let label = (!label.is_empty()).then(|| label.to_string());
         self.jobs
             .write(|done| Job::Label {
-                scene: scene.to_string(),
+                scene: scene.clone(),
                 label,
                 done,
             })
@@ -128,6 +130,10 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn seven() -> SceneKey {
+        SceneKey::parse("7").unwrap()
+    }
+
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("labels.db").display());
@@ -138,13 +144,13 @@ mod tests {
     #[actix_web::test]
     async fn a_label_read_before_a_save_does_not_replace_the_saved_one() {
         let (_dir, store) = store().await;
-        store.set_label("7", "old").await.unwrap();
+        store.set_label(&seven(), "old").await.unwrap();
         store.labels.labels.invalidate("7").await;
         // A page's read: from the database, before the save below commits.
         let read_under = store.label_generation();
         let read = Some("old".to_string());
 
-        store.set_label("7", "new").await.unwrap();
+        store.set_label(&seven(), "new").await.unwrap();
         store.labels.keep_read("7", &read, read_under).await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
@@ -175,11 +181,11 @@ mod tests {
     #[actix_web::test]
     async fn nor_when_the_saved_one_has_left_the_cache_meanwhile() {
         let (_dir, store) = store().await;
-        store.set_label("7", "old").await.unwrap();
+        store.set_label(&seven(), "old").await.unwrap();
         let read_under = store.label_generation();
         let read = Some("old".to_string());
 
-        store.set_label("7", "new").await.unwrap();
+        store.set_label(&seven(), "new").await.unwrap();
         store.labels.labels.invalidate("7").await;
         store.labels.keep_read("7", &read, read_under).await;
 
@@ -189,7 +195,7 @@ mod tests {
     #[actix_web::test]
     async fn a_label_read_with_no_save_since_is_kept() {
         let (_dir, store) = store().await;
-        store.set_label("7", "kept").await.unwrap();
+        store.set_label(&seven(), "kept").await.unwrap();
         store.labels.labels.invalidate("7").await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("kept"));

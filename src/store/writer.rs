@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::labels::LabelCache;
-use crate::domain::{AccountEvent, CodeRequest, Ticket};
+use crate::domain::{AccountEvent, CodeRequest, SceneKey, Ticket};
 
 /// Most writes in one transaction: bounds the wait of the last one in a batch.
 const MAX_BATCH: usize = 512;
@@ -88,7 +88,7 @@ pub(super) enum Job {
     },
     /// A scene's name; `None` removes it.
     Label {
-        scene: String,
+        scene: SceneKey,
         label: Option<String>,
         done: oneshot::Sender<Outcome>,
     },
@@ -418,7 +418,7 @@ async fn write_one(
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
             )
-            .bind(&e.scene)
+            .bind(e.scene.as_deref())
             .bind(e.kind.as_str())
             .bind(&e.event_key)
             .bind(&e.openid)
@@ -467,7 +467,7 @@ mod tests {
             openid: openid.to_string(),
             created_at: 946_771_200,
             event_key: "door".into(),
-            scene: Some("door".into()),
+            scene: SceneKey::parse("door").ok(),
             ticket: None,
         }
     }

@@ -96,6 +96,42 @@ async fn each_event_type_is_counted_as_what_it_is() {
 }
 
 #[actix_web::test]
+async fn a_push_whose_key_is_longer_than_any_scene_is_stored_without_a_scene() {
+    let app = spawn_app().await;
+    let sixty_five = "a".repeat(65);
+
+    let follow = app
+        .push(&event_xml(
+            "o1",
+            Y2000,
+            "subscribe",
+            &format!("qrscene_{sixty_five}"),
+        ))
+        .await;
+    let scan = app
+        .push(&event_xml("o2", Y2000 + 1, "SCAN", &sixty_five))
+        .await;
+
+    assert_eq!(
+        (follow.status.as_u16(), follow.text().as_str()),
+        (200, "success")
+    );
+    assert_eq!(
+        (scan.status.as_u16(), scan.text().as_str()),
+        (200, "success")
+    );
+    let totals = totals(&app).await;
+    assert_eq!(totals["other_follows"], 1);
+    assert_eq!(totals["new_followers"], 0);
+    assert_eq!(totals["scans"], 0);
+    let stats = app
+        .get("/api/stats?from=2000-01-01&to=2000-12-31")
+        .await
+        .json();
+    assert_eq!(stats["scenes"].as_array().unwrap().len(), 0);
+}
+
+#[actix_web::test]
 async fn other_messages_are_acknowledged_and_not_stored() {
     let app = spawn_app().await;
     let text = to_xml(&[

@@ -183,6 +183,36 @@ async fn bad_statistics_queries_are_400_with_what_is_allowed() {
 }
 
 #[actix_web::test]
+async fn a_text_that_is_no_scene_is_refused_wherever_a_scene_is_named() {
+    let app = spawn_app().await;
+    let sixty_five = "a".repeat(65);
+
+    let page = app.get(&format!("/stats/{sixty_five}")).await;
+    let chart = app.get(&format!("/api/stats?scene={sixty_five}")).await;
+    let label = app
+        .post_form("/labels", &[("scene", "a\nb"), ("label", "x")])
+        .await;
+    let sixty_four = app.get(&format!("/stats/{}", "a".repeat(64))).await;
+
+    assert_eq!(page.status, 400);
+    assert!(page.text().contains("65 characters"), "{}", page.text());
+    assert_eq!(chart.status, 400);
+    assert!(
+        chart.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("65 characters")
+    );
+    assert_eq!(label.status, 400);
+    assert!(
+        label.text().contains("control character"),
+        "{}",
+        label.text()
+    );
+    assert_eq!(sixty_four.status, 200);
+}
+
+#[actix_web::test]
 async fn a_label_set_on_the_code_page_shows_everywhere() {
     let app = spawn_app().await;
     app.get("/qrcode?scene_str=shop-12").await;

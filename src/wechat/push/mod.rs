@@ -12,15 +12,12 @@ use std::borrow::Cow;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::domain::{AccountEvent, EventKind};
+use crate::domain::{AccountEvent, EventKind, SceneKey};
 
 pub mod freshness;
 mod receiver;
 
 pub use receiver::{PushConfig, PushReceiver, Refusal, SignedQuery};
-
-/// Longest scene value kept from an event key (WeChat's limit is 64 characters).
-const MAX_SCENE_CHARS: usize = 128;
 
 /// The top-level fields of a push, in document order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,25 +202,14 @@ pub fn interpret(fields: &Fields) -> Result<Push, PushError> {
             reason: "not Unix seconds",
         })?;
     let event_key = fields.get("EventKey").unwrap_or_default();
-    let scene = match kind {
+    let scene_text = match kind {
         // Strip the prefix once, and only here: a scene_str may itself contain `qrscene_`,
         // and a plain follow may carry an unrelated key.
-        EventKind::Subscribe => event_key
-            .strip_prefix("qrscene_")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        EventKind::Scan => Some(fields.require("EventKey")?.to_string()),
+        EventKind::Subscribe => event_key.strip_prefix("qrscene_").filter(|s| !s.is_empty()),
+        EventKind::Scan => Some(fields.require("EventKey")?),
         EventKind::Unsubscribe => None,
     };
-    if scene
-        .as_ref()
-        .is_some_and(|s| s.chars().count() > MAX_SCENE_CHARS)
-    {
-        return Err(PushError::BadField {
-            field: "EventKey",
-            reason: "longer than any scene",
-        });
-    }
+    let scene = scene_text.and_then(|text| scene_of(kind, text));
     Ok(Push::Event(AccountEvent {
         kind,
         openid: openid.to_string(),
@@ -235,6 +221,29 @@ pub fn interpret(fields: &Fields) -> Result<Push, PushError> {
             .filter(|t| !t.is_empty())
             .map(str::to_string),
     }))
+}
+
+/// The scene a key names, when it is one. WeChat issues no scene that breaks [`SceneKey`]'s
+/// rule (too long, or with a control character), but a code made elsewhere (or a change
+/// upstream) could bring one.
+/// Such a push is still a real follow or scan: refusing it would make WeChat retry it and
+/// then drop it, and with it a follow the totals should count. Cutting the key to a valid
+/// length could merge it with another scene, and keeping it as it is would make a scene no
+/// page, label or query can name. So the event is stored, with its whole `event_key` (the
+/// callback's body limit bounds it), and with no scene: a follow counts with the follows
+/// not from a code, a scan in no scene's numbers, and the key stays there to be counted
+/// again if it ever matters.
+fn scene_of(kind: EventKind, text: &str) -> Option<SceneKey> {
+    match SceneKey::parse(text) {
+        Ok(scene) => Some(scene),
+        Err(invalid) => {
+            log::warn!(
+                "a {} push's EventKey names no scene ({invalid}): the event keeps none",
+                kind.as_str()
+            );
+            None
+        }
+    }
 }
 
 /// Builds a push body (for the emulator and the tests): `fields` as CDATA or numbers.
@@ -323,6 +332,49 @@ mod tests {
             assert_eq!(e.scene, None, "{name} {key}");
             assert!(!e.is_new_follower());
         }
+    }
+
+    #[test]
+    fn a_key_that_is_no_scene_is_kept_whole_on_an_event_with_no_scene() {
+        let over_64 = "a".repeat(65);
+        let over_128 = "b".repeat(200);
+        for (name, key) in [
+            ("SCAN", over_64.clone()),
+            ("SCAN", "line\nbreak".to_string()),
+            ("subscribe", format!("qrscene_{over_64}")),
+            ("subscribe", format!("qrscene_{over_128}")),
+        ] {
+            let xml = to_xml(&[
+                ("FromUserName", "o1"),
+                ("CreateTime", "1"),
+                ("MsgType", "event"),
+                ("Event", name),
+                ("EventKey", &key),
+            ]);
+
+            let e = event(&xml);
+
+            assert_eq!(e.scene, None, "{name} {key}");
+            assert_eq!(e.event_key, key);
+            assert!(!e.is_new_follower());
+        }
+    }
+
+    #[test]
+    fn a_key_of_64_characters_is_a_scene() {
+        let sixty_four = "码".repeat(64);
+        let xml = to_xml(&[
+            ("FromUserName", "o1"),
+            ("CreateTime", "1"),
+            ("MsgType", "event"),
+            ("Event", "subscribe"),
+            ("EventKey", &format!("qrscene_{sixty_four}")),
+        ]);
+
+        let e = event(&xml);
+
+        assert_eq!(e.scene.as_deref(), Some(sixty_four.as_str()));
+        assert!(e.is_new_follower());
     }
 
     #[test]
