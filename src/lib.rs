@@ -41,6 +41,7 @@
 pub mod auth;
 pub(crate) mod chart;
 pub(crate) mod codes;
+pub mod commands;
 pub mod domain;
 pub mod emulator;
 pub(crate) mod error;

@@ -2,7 +2,8 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use scene_qr::auth;
-use scene_qr::settings::{Command, Settings};
+use scene_qr::commands;
+use scene_qr::settings::{Command, Settings, StatsCommand};
 use scene_qr::startup::Application;
 use scene_qr::telemetry;
 
@@ -16,8 +17,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::HashPassword { name }) = &settings.command {
-        return hash_password(name);
+    match &settings.command {
+        Some(Command::HashPassword { name }) => return hash_password(name),
+        Some(Command::Stats {
+            action: StatsCommand::Rebuild,
+        }) => return rebuild_statistics(&settings).await,
+        None => {}
     }
     // Before anything listens: a bad combination or users file stops start-up here.
     let config = match settings.config() {
@@ -51,6 +56,25 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `scene-qr stats rebuild`.
+async fn rebuild_statistics(settings: &Settings) -> ExitCode {
+    let _log = telemetry::init_logging(&settings.log_filter);
+    match commands::rebuild_statistics(&settings.database_url, settings.utc_offset).await {
+        Ok(took) => {
+            println!(
+                "statistics rebuilt from the stored events in {:.1} s (UTC offset {})",
+                took.as_secs_f64(),
+                settings.utc_offset
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scene-qr: the statistics could not be rebuilt: {e}");
             ExitCode::FAILURE
         }
     }

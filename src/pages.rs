@@ -73,6 +73,8 @@ pub struct StatsPage {
     /// "UTC+08:00": the offset days and times are in.
     pub offset: String,
     pub totals: Totals,
+    /// Retained new followers' share, as shown ("87.5 %", or "–" with no new followers).
+    pub retention: String,
     pub headers: Vec<SortHeader>,
     pub rows: Vec<StatsRow>,
     /// An inline SVG element, rendered (and escaped) by its own template.
@@ -129,6 +131,10 @@ pub struct SceneStatsPage {
     pub to: String,
     pub offset: String,
     pub totals: Totals,
+    /// As on [`StatsPage`].
+    pub retention: String,
+    /// D1, D7 and D30 retention of the range's new followers, as shown.
+    pub cohorts: [(&'static str, String); 3],
     pub chart: String,
     pub chart_title: String,
     pub codes: Vec<CodeLine>,
@@ -195,6 +201,11 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The statistics page of `scene`; a `/` in a scene_str stays inside the one segment.
 pub fn scene_stats_path(scene: &str) -> String {
     format!("/stats/{}", utf8_percent_encode(scene, PATH_SEGMENT))
+}
+
+/// A share as a percentage with one decimal ("87.5 %"); "–" when there is none.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "–".to_string(), |s| format!("{:.1} %", s * 100.0))
 }
 
 /// "7 days", "2 hours", "90 seconds": lifetimes as people say them.

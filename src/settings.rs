@@ -155,6 +155,19 @@ pub enum Command {
         /// The user's name (letters, digits, `.`, `_`, `-`, `@`).
         name: String,
     },
+    /// Statistics maintenance.
+    Stats {
+        #[command(subcommand)]
+        action: StatsCommand,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum StatsCommand {
+    /// Computes every statistics aggregate again from the stored events, in days of
+    /// SCENE_QR_UTC_OFFSET. Other writes (the server's pushes, on the same database) wait
+    /// until it is done.
+    Rebuild,
 }
 
 /// The settings, checked and turned into what the service runs with.

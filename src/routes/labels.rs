@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::{AppState, refuse_cross_site_form};
 use crate::domain::{SceneKey, scene_rule};
-use crate::error::{AppError, PageError};
+use crate::error::AppError;
 use crate::pages::scene_stats_path;
 use crate::store::labels::MAX_LABEL_CHARS;
 
@@ -23,13 +23,9 @@ pub async fn save(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let layout = state.layout;
-    let fail = |error| PageError { error, layout };
-    refuse_cross_site_form(&req).map_err(fail)?;
-    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN)
-        .await
-        .map_err(|e| fail(e.into()))?;
+) -> Result<HttpResponse, AppError> {
+    refuse_cross_site_form(&req)?;
+    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN).await?;
     let mut scene = String::new();
     let mut label = String::new();
     let mut back = String::new();
@@ -41,11 +37,9 @@ pub async fn save(
             _ => {}
         }
     }
-    let invalid = |message: &str| {
-        fail(AppError::BadRequest {
-            message: message.to_string(),
-            allowed: ALLOWED,
-        })
+    let invalid = |message: &str| AppError::BadRequest {
+        message: message.to_string(),
+        allowed: ALLOWED,
     };
     let scene = SceneKey::parse(&scene).map_err(|e| invalid(&e.to_string()))?;
     if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
@@ -53,11 +47,7 @@ pub async fn save(
             "the name must be up to 100 characters, without line breaks",
         ));
     }
-    state
-        .store
-        .set_label(&scene, &label)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    state.store.set_label(&scene, &label).await?;
     let location = if is_own_page(&back) {
         back
     } else {

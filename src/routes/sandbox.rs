@@ -7,25 +7,20 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
-use super::{AppState, refuse_cross_site_form};
+use super::refuse_cross_site_form;
 use crate::domain::{SceneKey, scene_rule};
 use crate::emulator::{Emulator, Follower};
-use crate::error::{AppError, PageError};
+use crate::error::AppError;
 use crate::pages::scene_stats_path;
 
 pub async fn scan(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
     emulator: web::Data<Arc<Emulator>>,
     http: web::Data<awc::Client>,
-) -> Result<HttpResponse, PageError> {
-    let layout = state.layout;
-    let fail = |error| PageError { error, layout };
-    refuse_cross_site_form(&req).map_err(fail)?;
-    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN)
-        .await
-        .map_err(|e| fail(e.into()))?;
+) -> Result<HttpResponse, AppError> {
+    refuse_cross_site_form(&req)?;
+    let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN).await?;
     let mut scene = String::new();
     let mut ticket = None;
     let mut follower = None;
@@ -39,23 +34,19 @@ pub async fn scan(
         }
     }
     let (Some(follower), Ok(scene)) = (follower, SceneKey::parse(&scene)) else {
-        return Err(fail(AppError::BadRequest {
+        return Err(AppError::BadRequest {
             message: "a simulated scan needs a scene and follower=new or follower=existing".into(),
             allowed: concat!(
                 "scene: ",
                 scene_rule!(),
                 "; follower: new or existing; ticket: optional."
             ),
-        }));
+        });
     };
     emulator
         .send_scan(&http, &scene, ticket.as_deref(), follower)
         .await
-        .map_err(|e| {
-            fail(AppError::Internal(
-                format!("simulated scan failed: {e}").into(),
-            ))
-        })?;
+        .map_err(|e| AppError::Internal(format!("simulated scan failed: {e}").into()))?;
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, scene_stats_path(&scene)))
         .finish())

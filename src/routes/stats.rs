@@ -7,28 +7,25 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use serde_json::{Value, json};
+
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::AppState;
 use crate::chart;
 use crate::domain::{SceneKey, SceneType, SortKey, StatsQuery};
-use crate::error::{ApiError, AppError, PageError};
+use crate::error::AppError;
 use crate::pages::{
-    CodeLine, Layout, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, render,
-    scene_stats_path,
+    CodeLine, Layout, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, percent,
+    render, scene_stats_path,
 };
 use crate::stats::{Report, SceneReport};
+use crate::store::stats::{CohortRetention, Totals, retention};
 
-pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let layout = state.layout;
-    let to_page = |error| PageError { error, layout };
-    let query = stats_query(&req, state.utc_offset).map_err(to_page)?;
-    let report = Report::gather(&state.store, query, state.utc_offset)
-        .await
-        .map_err(|e| to_page(e.into()))?;
-    let page = stats_page(layout, &report, state.utc_offset);
+pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let query = stats_query(&req, state.utc_offset)?;
+    let report = Report::gather(&state.store, query).await?;
+    let page = stats_page(state.layout, &report, state.utc_offset);
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -36,32 +33,26 @@ pub async fn scene_page(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let layout = state.layout;
-    let to_page = |error| PageError { error, layout };
-    let scene = SceneKey::parse(&path.into_inner()).map_err(|invalid| {
-        to_page(AppError::BadRequest {
-            message: invalid.to_string(),
-            allowed: "/stats/SCENE, where SCENE is a scene_id or a scene_str.",
-        })
+) -> Result<HttpResponse, AppError> {
+    let scene = SceneKey::parse(&path.into_inner()).map_err(|invalid| AppError::BadRequest {
+        message: invalid.to_string(),
+        allowed: "/stats/SCENE, where SCENE is a scene_id or a scene_str.",
     })?;
-    let query = stats_query(&req, state.utc_offset).map_err(to_page)?;
-    let report = SceneReport::gather(&state.store, scene, query, state.utc_offset)
-        .await
-        .map_err(|e| to_page(e.into()))?;
-    let page = scene_stats_page(layout, report, state.utc_offset);
+    let query = stats_query(&req, state.utc_offset)?;
+    let report = SceneReport::gather(&state.store, scene, query).await?;
+    let page = scene_stats_page(state.layout, report, state.utc_offset);
     Ok(render(StatusCode::OK, &page))
 }
 
-pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
-    let report = Report::gather(&state.store, query, state.utc_offset).await?;
+    let report = Report::gather(&state.store, query).await?;
     Ok(HttpResponse::Ok().json(report_json(&report, state.utc_offset)))
 }
 
-pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
-    let report = Report::gather(&state.store, query, state.utc_offset).await?;
+    let report = Report::gather(&state.store, query).await?;
     let body = report_csv(&report, state.utc_offset)?;
     let name = format!(
         "scene-qr-stats-{}-to-{}.csv",
@@ -132,6 +123,7 @@ fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> StatsPage {
         to: query.to.to_string(),
         offset: offset_label(offset),
         totals: report.totals,
+        retention: percent(retention(report.totals.new_followers, report.totals.lost).1),
         headers,
         rows,
         chart: chart::daily_scans(&chart_title, &report.daily),
@@ -186,10 +178,73 @@ fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> S
         to: report.query.to.to_string(),
         offset: offset_label(offset),
         totals: report.totals,
+        retention: percent(retention(report.totals.new_followers, report.totals.lost).1),
+        cohorts: [
+            ("D1", percent(report.cohorts.d1)),
+            ("D7", percent(report.cohorts.d7)),
+            ("D30", percent(report.cohorts.d30)),
+        ],
         chart: chart::daily_scans(&chart_title, &report.daily),
         chart_title,
         codes,
     }
+}
+
+/// `/api/stats`: the shape tools rely on; new fields are only ever added.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    from: String,
+    to: String,
+    utc_offset: String,
+    scene: Option<&'a SceneKey>,
+    /// Whether `unique_users` are estimates (they are exact counts today).
+    unique_users_estimated: bool,
+    totals: TotalsJson,
+    scenes: Vec<SceneJson<'a>>,
+    daily: Vec<DayJson>,
+}
+
+#[derive(Serialize)]
+struct TotalsJson {
+    #[serde(flatten)]
+    counts: Totals,
+    retained: i64,
+    /// retained / new followers; `null` when there are none.
+    retention: Option<f64>,
+    /// Only for one scene: `retention_d1`, `retention_d7`, `retention_d30`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    cohorts: Option<CohortsJson>,
+}
+
+#[derive(Serialize)]
+struct CohortsJson {
+    retention_d1: Option<f64>,
+    retention_d7: Option<f64>,
+    retention_d30: Option<f64>,
+}
+
+impl From<CohortRetention> for CohortsJson {
+    fn from(c: CohortRetention) -> Self {
+        Self {
+            retention_d1: c.d1,
+            retention_d7: c.d7,
+            retention_d30: c.d30,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SceneJson<'a> {
+    scene: &'a str,
+    label: Option<&'a str>,
+    kinds: &'a [String],
+    scans: i64,
+    new_followers: i64,
+    unique_users: i64,
+    lost: i64,
+    retained: i64,
+    retention: Option<f64>,
+    last_scan: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -198,39 +253,49 @@ struct DayJson {
     scans: i64,
 }
 
-fn report_json(report: &Report, offset: UtcOffset) -> Value {
-    let scenes: Vec<_> = report
-        .scenes
-        .iter()
-        .map(|s| {
-            json!({
-                "scene": s.scene,
-                "label": s.label,
-                "kinds": s.kinds,
-                "scans": s.scans,
-                "new_followers": s.new_followers,
-                "unique_users": s.unique_users,
-                "last_scan": rfc3339(s.last_scan, offset),
+fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
+    let totals = &report.totals;
+    let (retained, share) = retention(totals.new_followers, totals.lost);
+    ReportJson {
+        from: report.query.from.to_string(),
+        to: report.query.to.to_string(),
+        utc_offset: offset_label(offset),
+        scene: report.query.scene.as_ref(),
+        unique_users_estimated: false,
+        totals: TotalsJson {
+            counts: *totals,
+            retained,
+            retention: share,
+            cohorts: report.cohorts.map(CohortsJson::from),
+        },
+        scenes: report
+            .scenes
+            .iter()
+            .map(|s| {
+                let (retained, share) = retention(s.new_followers, s.lost);
+                SceneJson {
+                    scene: &s.scene,
+                    label: s.label.as_deref(),
+                    kinds: &s.kinds,
+                    scans: s.scans,
+                    new_followers: s.new_followers,
+                    unique_users: s.unique_users,
+                    lost: s.lost,
+                    retained,
+                    retention: share,
+                    last_scan: rfc3339(s.last_scan, offset),
+                }
             })
-        })
-        .collect();
-    let daily: Vec<_> = report
-        .daily
-        .iter()
-        .map(|(date, scans)| DayJson {
-            date: date.to_string(),
-            scans: *scans,
-        })
-        .collect();
-    json!({
-        "from": report.query.from.to_string(),
-        "to": report.query.to.to_string(),
-        "utc_offset": offset_label(offset),
-        "scene": report.query.scene,
-        "totals": report.totals,
-        "scenes": scenes,
-        "daily": daily,
-    })
+            .collect(),
+        daily: report
+            .daily
+            .iter()
+            .map(|(date, scans)| DayJson {
+                date: date.to_string(),
+                scans: *scans,
+            })
+            .collect(),
+    }
 }
 
 fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
@@ -242,10 +307,14 @@ fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
         "scans",
         "new_followers",
         "unique_users",
+        "lost",
+        "retained",
+        "retention",
         "last_scan",
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
     for s in &report.scenes {
+        let (retained, share) = retention(s.new_followers, s.lost);
         rows.push(vec![
             spreadsheet_safe(&s.scene),
             spreadsheet_safe(s.label.as_deref().unwrap_or_default()),
@@ -253,6 +322,9 @@ fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
             s.scans.to_string(),
             s.new_followers.to_string(),
             s.unique_users.to_string(),
+            s.lost.to_string(),
+            retained.to_string(),
+            share.map(|r| format!("{r:.4}")).unwrap_or_default(),
             rfc3339(s.last_scan, offset).unwrap_or_default(),
         ]);
     }

@@ -47,6 +47,7 @@ mod tests {
             scans: 0,
             new_followers: 0,
             unique_users: 0,
+            lost: 0,
             last_scan: None,
         }
     }

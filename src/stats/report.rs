@@ -5,7 +5,7 @@ use time::{Date, UtcOffset};
 use super::order::sort;
 use crate::domain::{SceneKey, StatsQuery};
 use crate::store::codes::CodeRow;
-use crate::store::stats::{SceneStats, Totals};
+use crate::store::stats::{CohortRetention, SceneStats, Totals};
 use crate::store::{Store, StoreError};
 
 /// Everything the page, the JSON and the CSV of `/stats` show.
@@ -17,27 +17,32 @@ pub struct Report {
     pub scenes: Vec<SceneStats>,
     /// Over the range: for the query's scene, or for all scenes.
     pub totals: Totals,
+    /// The D1/D7/D30 retention of the query's scene's new followers of the range; only
+    /// when the query names a scene.
+    pub cohorts: Option<CohortRetention>,
     /// Every day of the range with its scans (of the query's scene, or of all scenes),
     /// days without any included.
     pub daily: Vec<(Date, i64)>,
 }
 
 impl Report {
-    /// Days start at midnight in `offset`.
-    pub async fn gather(
-        store: &Store,
-        query: StatsQuery,
-        offset: UtcOffset,
-    ) -> Result<Self, StoreError> {
+    /// Days start at midnight in the offset the store counts in.
+    pub async fn gather(store: &Store, query: StatsQuery) -> Result<Self, StoreError> {
+        let offset = store.utc_offset();
         let range = query.time_range(offset);
         let mut scenes = store.scene_stats(range).await?;
         sort(&mut scenes, query.sort, query.descending);
         let totals = store.totals(range, query.scene.as_deref()).await?;
+        let cohorts = match query.scene.as_deref() {
+            Some(scene) => Some(store.cohort_retention(range, Some(scene), now()).await?),
+            None => None,
+        };
         let daily = daily(store, &query, offset).await?;
         Ok(Self {
             query,
             scenes,
             totals,
+            cohorts,
             daily,
         })
     }
@@ -52,6 +57,8 @@ pub struct SceneReport {
     pub query: StatsQuery,
     /// The scene's, over the range.
     pub totals: Totals,
+    /// The D1/D7/D30 retention of the scene's new followers of the range.
+    pub cohorts: CohortRetention,
     /// Every day of the range with the scene's scans, days without any included.
     pub daily: Vec<(Date, i64)>,
     /// The codes created for the scene, newest first.
@@ -60,18 +67,20 @@ pub struct SceneReport {
 
 impl SceneReport {
     /// The numbers of `scene` over the range of `query` (whatever scene `query` names);
-    /// days start at midnight in `offset`.
+    /// days start at midnight in the offset the store counts in.
     pub async fn gather(
         store: &Store,
         scene: SceneKey,
         query: StatsQuery,
-        offset: UtcOffset,
     ) -> Result<Self, StoreError> {
+        let offset = store.utc_offset();
         let query = StatsQuery {
             scene: Some(scene.clone()),
             ..query
         };
-        let totals = store.totals(query.time_range(offset), Some(&scene)).await?;
+        let range = query.time_range(offset);
+        let totals = store.totals(range, Some(&scene)).await?;
+        let cohorts = store.cohort_retention(range, Some(&scene), now()).await?;
         let daily = daily(store, &query, offset).await?;
         let label = store.label(&scene).await?;
         let codes = store.codes_for_scene(&scene).await?;
@@ -80,10 +89,16 @@ impl SceneReport {
             label,
             query,
             totals,
+            cohorts,
             daily,
             codes,
         })
     }
+}
+
+/// Unix seconds now: cohort retentions count only followers old enough.
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Every day of the query's range with its scans (of the query's scene, or of all).
@@ -93,11 +108,7 @@ async fn daily(
     offset: UtcOffset,
 ) -> Result<Vec<(Date, i64)>, StoreError> {
     let counts = store
-        .daily_scans(
-            query.time_range(offset),
-            i64::from(offset.whole_seconds()),
-            query.scene.as_deref(),
-        )
+        .daily_scans(query.time_range(offset), query.scene.as_deref())
         .await?;
     Ok(every_day(query, &counts))
 }
@@ -147,10 +158,10 @@ mod tests {
         StatsQuery::from_query(query, date!(2000 - 01 - 31)).unwrap()
     }
 
-    async fn store() -> (tempfile::TempDir, Store) {
+    async fn store(offset: UtcOffset) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("stats.db").display());
-        let (store, _writer) = Store::open(&url).await.unwrap();
+        let (store, _writer) = Store::open(&url, offset).await.unwrap();
         (dir, store)
     }
 
@@ -174,8 +185,8 @@ mod tests {
     /// another on the 3rd. Scene "poster": a new follower half an hour into the 2nd in
     /// Beijing (still the 1st in UTC), and a label. Scene "idle": a label only. Besides: a
     /// follow that came from no code, and an unfollow.
-    async fn sample() -> (tempfile::TempDir, Store) {
-        let (dir, store) = store().await;
+    async fn sample(offset: UtcOffset) -> (tempfile::TempDir, Store) {
+        let (dir, store) = store(offset).await;
         for (openid, at) in [("a", 100), ("b", 200), ("c", 300)] {
             push(&store, openid, DAY0 + at, EventKind::Scan, Some("10")).await;
         }
@@ -232,12 +243,10 @@ mod tests {
 
     #[actix_web::test]
     async fn the_report_lists_every_scene_in_the_query_s_order_with_totals_and_days() {
-        let (_dir, store) = sample().await;
+        let (_dir, store) = sample(BEIJING).await;
         let asked = query("from=2000-01-01&to=2000-01-04&sort=scans&order=desc");
 
-        let report = Report::gather(&store, asked.clone(), BEIJING)
-            .await
-            .unwrap();
+        let report = Report::gather(&store, asked.clone()).await.unwrap();
 
         let scenes: Vec<_> = report.scenes.iter().map(|s| s.scene.as_str()).collect();
         assert_eq!(scenes, ["2", "10", "poster", "idle"]);
@@ -257,15 +266,11 @@ mod tests {
 
     #[actix_web::test]
     async fn a_query_naming_a_scene_narrows_the_totals_and_days_but_not_the_table() {
-        let (_dir, store) = sample().await;
+        let (_dir, store) = sample(BEIJING).await;
 
-        let report = Report::gather(
-            &store,
-            query("from=2000-01-01&to=2000-01-04&scene=2"),
-            BEIJING,
-        )
-        .await
-        .unwrap();
+        let report = Report::gather(&store, query("from=2000-01-01&to=2000-01-04&scene=2"))
+            .await
+            .unwrap();
 
         assert_eq!(report.scenes.len(), 4);
         assert_eq!((report.totals.scans, report.totals.unique_users), (3, 2));
@@ -275,15 +280,13 @@ mod tests {
 
     #[actix_web::test]
     async fn days_start_at_midnight_in_the_offset() {
-        let (_dir, store) = sample().await;
+        let (_dir, store) = sample(BEIJING).await;
         let poster = query("from=2000-01-01&to=2000-01-04&scene=poster");
 
-        let in_beijing = Report::gather(&store, poster.clone(), BEIJING)
-            .await
-            .unwrap();
-        let in_utc = Report::gather(&store, poster, UtcOffset::UTC)
-            .await
-            .unwrap();
+        let (_utc_dir, utc_store) = sample(UtcOffset::UTC).await;
+
+        let in_beijing = Report::gather(&store, poster.clone()).await.unwrap();
+        let in_utc = Report::gather(&utc_store, poster).await.unwrap();
 
         assert_eq!(days(&in_beijing.daily), [0, 1, 0, 0]);
         assert_eq!(days(&in_utc.daily), [1, 0, 0, 0]);
@@ -291,7 +294,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_scene_s_report_has_its_numbers_label_and_codes_whatever_scene_the_query_names() {
-        let (_dir, store) = sample().await;
+        let (_dir, store) = sample(BEIJING).await;
         let week = Lifetime::new(604_800).unwrap();
         let code = CodeRequest::from_query("scene_str=poster", week).unwrap();
         store
@@ -303,7 +306,6 @@ mod tests {
             &store,
             key("poster"),
             query("from=2000-01-01&to=2000-01-04&scene=2"),
-            BEIJING,
         )
         .await
         .unwrap();

@@ -55,7 +55,9 @@ pub struct Store {
     health: Arc<WriteHealth>,
     /// Labels as last read or written, and their generation.
     labels: labels::LabelCache,
-    /// The UTC offset statistics count days in, in seconds.
+    /// The UTC offset statistics count days in.
+    utc_offset: UtcOffset,
+    /// The same, in seconds.
     offset_seconds: i64,
 }
 
@@ -108,9 +110,15 @@ impl Store {
             jobs,
             health,
             labels,
+            utc_offset,
             offset_seconds,
         };
         Ok((store, writer_task))
+    }
+
+    /// The UTC offset the statistics count days in: pages show days in no other.
+    pub fn utc_offset(&self) -> UtcOffset {
+        self.utc_offset
     }
 
     /// Computes every statistics aggregate again from the raw events (`scene-qr stats

@@ -223,14 +223,13 @@ impl Store {
     }
 
     /// Scans per day, for one scene or for all: `(day number, scans)` for the days that
-    /// have any, where day `n` starts at Unix time `n * 86400 - offset_seconds`.
+    /// have any, where day `n` starts at Unix time `n * 86400 - offset` in the store's
+    /// offset.
     pub async fn daily_scans(
         &self,
         range: TimeRange,
-        offset_seconds: i64,
         scene: Option<&str>,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let _ = offset_seconds;
         let (from_day, to_day) = self.days(range);
         let rows = sqlx::query(
             "SELECT day, SUM(scans) AS scans

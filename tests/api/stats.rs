@@ -76,9 +76,9 @@ async fn the_csv_has_a_header_and_the_same_numbers() {
     assert_eq!(csv.content_type(), "text/csv; charset=utf-8");
     assert_eq!(
         csv.text(),
-        "scene,label,kinds,scans,new_followers,unique_users,last_scan\n\
-         poster,,,3,2,2,2000-01-02T00:05:00Z\n\
-         42,,,1,0,1,2000-01-04T00:06:40Z\n"
+        "scene,label,kinds,scans,new_followers,unique_users,lost,retained,retention,last_scan\n\
+         poster,,,3,2,2,1,1,0.5000,2000-01-02T00:05:00Z\n\
+         42,,,1,0,1,0,0,,2000-01-04T00:06:40Z\n"
     );
 }
 
