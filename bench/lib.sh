@@ -49,3 +49,17 @@ ports_free() {
     fi
   done
 }
+
+# binaries: sets BINARIES to a directory holding scene-qr, wechat_emulator and reference_server:
+# the one given in BINARIES (binaries built earlier, to compare two builds on one machine), or
+# else this checkout's release build.
+binaries() {
+  BINARIES=${BINARIES:-}
+  if [ -z "$BINARIES" ]; then
+    cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
+    mkdir -p target/release/bench
+    cp target/release/scene-qr target/release/examples/wechat_emulator \
+      target/release/examples/reference_server target/release/bench/
+    BINARIES=target/release/bench
+  fi
+}

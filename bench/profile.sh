@@ -8,7 +8,8 @@
 # the kernel's share (sending and receiving), which is about the same for both, and the
 # cost of two cores writing to one cache line, which only shows in `bench/run.sh`.
 # Settings: URL_PATH (default /qrcode?scene_id=1), TOP (default 40 lines), KEEP (a directory
-# to keep callgrind's files in, for callgrind_annotate --tree=caller or kcachegrind).
+# to keep callgrind's files in, for callgrind_annotate --tree=caller or kcachegrind), BINARIES
+# (as in bench/run.sh: binaries built earlier, to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ REF_PORT=18091
 
 source bench/lib.sh
 need wrk valgrind
-cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
+binaries
 
 control() {  # callgrind_control ARGS, stopping the script if it fails
   callgrind_control "$@" >/dev/null 2>&1 || { echo "callgrind_control $* failed" >&2; exit 1; }
@@ -48,14 +49,14 @@ per_request() {  # NAME [--inclusive=yes]: callgrind's table divided by the requ
 
 ports_free $APP_PORT $EMU_PORT $REF_PORT
 
-./target/release/examples/wechat_emulator 127.0.0.1:$EMU_PORT wxbench0000000000 benchsecret 0 2>/dev/null &
+"$BINARIES/wechat_emulator" 127.0.0.1:$EMU_PORT wxbench0000000000 benchsecret 0 2>/dev/null &
 pids+=($!)
 wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls" $!
 SCENE_QR_WORKERS=1 SCENE_QR_LISTEN=127.0.0.1:$APP_PORT WECHAT_APPID=wxbench0000000000 \
   WECHAT_APPSECRET=benchsecret WECHAT_API_BASE=http://127.0.0.1:$EMU_PORT \
   WECHAT_MP_BASE=http://127.0.0.1:$EMU_PORT DATABASE_URL="sqlite://$work/profile.db" \
   RUST_LOG=${RUST_LOG:-info} valgrind --tool=callgrind --instr-atstart=no \
-  --callgrind-out-file="$work/app.out" ./target/release/scene-qr 2>"$work/app.log" &
+  --callgrind-out-file="$work/app.out" "$BINARIES/scene-qr" 2>"$work/app.log" &
 app=$!
 pids+=($app)
 wait_for "http://127.0.0.1:$APP_PORT/healthz" $app
@@ -63,7 +64,7 @@ measure app $app "http://127.0.0.1:$APP_PORT$URL_PATH"
 bytes=$(curl -fs "http://127.0.0.1:$APP_PORT$URL_PATH" | wc -c)
 
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/ref.out" \
-  ./target/release/examples/reference_server 127.0.0.1:$REF_PORT "$bytes" 2>"$work/ref.log" &
+  "$BINARIES/reference_server" 127.0.0.1:$REF_PORT "$bytes" 2>"$work/ref.log" &
 ref=$!
 pids+=($ref)
 wait_for "http://127.0.0.1:$REF_PORT/" $ref

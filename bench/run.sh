@@ -27,14 +27,7 @@ SECRET=benchsecret
 
 source bench/lib.sh
 need wrk
-BINARIES=${BINARIES:-}
-if [ -z "$BINARIES" ]; then
-  cargo build --release --locked --quiet --bin scene-qr --example wechat_emulator --example reference_server
-  mkdir -p target/release/bench
-  cp target/release/scene-qr target/release/examples/wechat_emulator \
-    target/release/examples/reference_server target/release/bench/
-  BINARIES=target/release/bench
-fi
+binaries
 
 ports_free $APP_PORT $EMU_PORT $REF_PORT
 
