@@ -38,6 +38,22 @@ CREATE TABLE account_days (
     unfollows     INTEGER NOT NULL DEFAULT 0
 );
 
+-- Who scanned: per scene and day the exact set of users (sorted 64-bit hashes of their
+-- openids, 8 bytes each), and per day a HyperLogLog sketch of every user who scanned any
+-- scene (16,384 one-byte registers). See src/store/user_sets.rs.
+CREATE TABLE scene_day_users (
+    day           INTEGER NOT NULL,
+    scene         TEXT    NOT NULL,
+    users         BLOB    NOT NULL,
+    PRIMARY KEY (day, scene)
+) WITHOUT ROWID;
+CREATE INDEX scene_day_users_by_scene ON scene_day_users (scene, day);
+
+CREATE TABLE day_users (
+    day           INTEGER PRIMARY KEY,
+    sketch        BLOB    NOT NULL
+);
+
 -- What the aggregates were computed under: the day boundaries move with the offset.
 CREATE TABLE stats_meta (
     id                 INTEGER PRIMARY KEY CHECK (id = 1),

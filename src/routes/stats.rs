@@ -197,7 +197,8 @@ struct ReportJson<'a> {
     to: String,
     utc_offset: String,
     scene: Option<&'a SceneKey>,
-    /// Whether `unique_users` are estimates (they are exact counts today).
+    /// Whether `unique_users` of the totals is an estimate (over all scenes it is; a scene's
+    /// is exact).
     unique_users_estimated: bool,
     totals: TotalsJson,
     scenes: Vec<SceneJson<'a>>,
@@ -261,7 +262,7 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
         to: report.query.to.to_string(),
         utc_offset: offset_label(offset),
         scene: report.query.scene.as_ref(),
-        unique_users_estimated: false,
+        unique_users_estimated: totals.unique_users_estimated,
         totals: TotalsJson {
             counts: *totals,
             retained,

@@ -10,6 +10,7 @@ mod aggregates;
 pub mod codes;
 pub mod labels;
 pub mod stats;
+mod user_sets;
 pub mod writer;
 
 use std::str::FromStr;

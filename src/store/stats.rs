@@ -1,13 +1,16 @@
 //! Channel statistics: scans, new followers, unique users and lost followers per scene.
 //!
-//! Scans, follows and losses come from the aggregates the writer keeps per scene and day
-//! (see `aggregates`), so their cost follows the days of the range, not the events ever
-//! stored. Unique users are still counted from `scan_events` over the range. Openids are
-//! counted, never returned.
+//! Everything comes from the aggregates the writer keeps per scene and day (see
+//! `aggregates` and `user_sets`), never from the raw events, so a page costs the same
+//! however many events are stored. Openids are counted, never returned.
 
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 
+use super::user_sets::{Sketch, union_size};
 use super::{Store, StoreError, aggregates};
 use crate::domain::TimeRange;
 
@@ -37,12 +40,20 @@ pub struct Totals {
     pub scans: i64,
     pub new_followers: i64,
     pub unique_users: i64,
+    /// Whether `unique_users` is an estimate (over all scenes; a scene's is exact).
+    #[serde(skip)]
+    pub unique_users_estimated: bool,
     /// Of the new followers, those who unfollowed since (before following again).
     pub lost: i64,
     /// Follows that did not come from a code.
     pub other_follows: i64,
     pub unfollows: i64,
 }
+
+/// Up to how many users the scenes' day sets of a range may hold together for the totals'
+/// unique users to be counted exactly: their union then costs a few milliseconds, where a
+/// busy account's month (millions) would cost a second, and the sketches answer instead.
+const EXACT_UNION_LIMIT: i64 = 100_000;
 
 /// Of the new followers of a range who followed at least N days ago, the share still
 /// following N days after they followed; `None` when none followed that long ago.
@@ -75,12 +86,6 @@ impl Store {
                  WHERE day >= ?1 AND day < ?2
                  GROUP BY scene
              ),
-             users AS (
-                 SELECT scene, COUNT(DISTINCT openid) AS unique_users
-                 FROM scan_events
-                 WHERE scene IS NOT NULL AND created_at >= ?3 AND created_at < ?4
-                 GROUP BY scene
-             ),
              scenes AS (
                  SELECT scene FROM counts WHERE scans > 0 OR lost > 0
                  UNION SELECT scene FROM codes
@@ -93,32 +98,30 @@ impl Store {
                         AS kinds,
                     COALESCE(c.scans, 0) AS scans,
                     COALESCE(c.new_followers, 0) AS new_followers,
-                    COALESCE(u.unique_users, 0) AS unique_users,
                     COALESCE(c.lost, 0) AS lost,
                     c.last_scan
              FROM scenes s
              LEFT JOIN counts c ON c.scene = s.scene
-             LEFT JOIN users u ON u.scene = s.scene
              LEFT JOIN labels l ON l.scene = s.scene",
         )
         .bind(from_day)
         .bind(to_day)
-        .bind(range.from)
-        .bind(range.to)
         .fetch_all(&self.reader)
         .await?;
+        let unique_users = self.unique_users_by_scene(range).await?;
         rows.iter()
             .map(|row| {
                 let kinds: Option<String> = row.try_get("kinds")?;
+                let scene: String = row.try_get("scene")?;
                 Ok(SceneStats {
-                    scene: row.try_get("scene")?,
+                    unique_users: unique_users.get(&scene).copied().unwrap_or(0),
+                    scene,
                     label: row.try_get("label")?,
                     kinds: kinds
                         .map(|k| k.split(',').map(str::to_string).collect())
                         .unwrap_or_default(),
                     scans: row.try_get("scans")?,
                     new_followers: row.try_get("new_followers")?,
-                    unique_users: row.try_get("unique_users")?,
                     lost: row.try_get("lost")?,
                     last_scan: row.try_get("last_scan")?,
                 })
@@ -145,16 +148,10 @@ impl Store {
         .bind(scene)
         .fetch_one(&self.reader)
         .await?;
-        let unique_users: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT openid) FROM scan_events
-             WHERE scene IS NOT NULL AND (?3 IS NULL OR scene = ?3)
-               AND created_at >= ?1 AND created_at < ?2",
-        )
-        .bind(range.from)
-        .bind(range.to)
-        .bind(scene)
-        .fetch_one(&self.reader)
-        .await?;
+        let (unique_users, unique_users_estimated) = match scene {
+            Some(scene) => (self.unique_users_of(range, Some(scene)).await?, false),
+            None => self.unique_users_of_all(range).await?,
+        };
         // Follows not from a code and unfollows belong to no scene.
         let (other_follows, unfollows) = match scene {
             Some(_) => (0, 0),
@@ -175,6 +172,7 @@ impl Store {
             scans: counts.try_get("scans")?,
             new_followers: counts.try_get("new_followers")?,
             unique_users,
+            unique_users_estimated,
             lost: counts.try_get("lost")?,
             other_follows,
             unfollows,
@@ -214,6 +212,89 @@ impl Store {
         Ok(CohortRetention { d1, d7, d30 })
     }
 
+    /// Each scene's unique users over the range: the union of its days' sets.
+    async fn unique_users_by_scene(
+        &self,
+        range: TimeRange,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let mut sets: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        let mut rows =
+            sqlx::query("SELECT scene, users FROM scene_day_users WHERE day >= ?1 AND day < ?2")
+                .bind(from_day)
+                .bind(to_day)
+                .fetch(&self.reader);
+        while let Some(row) = rows.try_next().await? {
+            sets.entry(row.try_get("scene")?)
+                .or_default()
+                .push(row.try_get("users")?);
+        }
+        Ok(sets
+            .into_iter()
+            .map(|(scene, days)| {
+                let users = union_size(days.iter().map(Vec::as_slice));
+                (scene, i64::try_from(users).unwrap_or(i64::MAX))
+            })
+            .collect())
+    }
+
+    /// One scene's unique users over the range (every scene's with `None`), exact.
+    async fn unique_users_of(
+        &self,
+        range: TimeRange,
+        scene: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let days: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT users FROM scene_day_users
+             WHERE (?3 IS NULL OR scene = ?3) AND day >= ?1 AND day < ?2",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .bind(scene)
+        .fetch_all(&self.reader)
+        .await?;
+        let users = union_size(days.iter().map(Vec::as_slice));
+        Ok(i64::try_from(users).unwrap_or(i64::MAX))
+    }
+
+    /// Unique users over all scenes in the range, and whether that is an estimate: exact
+    /// while the scenes' day sets hold at most [`EXACT_UNION_LIMIT`] users together (an
+    /// account's first months), estimated from the days' sketches beyond.
+    async fn unique_users_of_all(&self, range: TimeRange) -> Result<(i64, bool), StoreError> {
+        let (from_day, to_day) = self.days(range);
+        // length() reads a blob's size from its header, not its content.
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(length(users)), 0) / 8 FROM scene_day_users
+             WHERE day >= ?1 AND day < ?2",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_one(&self.reader)
+        .await?;
+        if held <= EXACT_UNION_LIMIT {
+            Ok((self.unique_users_of(range, None).await?, false))
+        } else {
+            Ok((self.unique_users_estimate(range).await?, true))
+        }
+    }
+
+    /// Unique users over all scenes in the range, estimated from the days' sketches.
+    async fn unique_users_estimate(&self, range: TimeRange) -> Result<i64, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let days: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT sketch FROM day_users WHERE day >= ?1 AND day < ?2")
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.reader)
+                .await?;
+        let mut sketch = Sketch::default();
+        for day in &days {
+            sketch.merge(day);
+        }
+        Ok(i64::try_from(sketch.estimate()).unwrap_or(i64::MAX))
+    }
+
     /// The day numbers of the aggregates a range covers: `[from, to)`.
     fn days(&self, range: TimeRange) -> (i64, i64) {
         (
@@ -245,5 +326,44 @@ impl Store {
         rows.iter()
             .map(|row| Ok((row.try_get("day")?, row.try_get("scans")?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::UtcOffset;
+
+    use super::*;
+    use crate::domain::{AccountEvent, EventKind, SceneKey};
+
+    #[actix_web::test]
+    async fn the_totals_unique_users_are_exact_while_small_and_the_sketch_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("users.db").display());
+        let (store, _writer) = Store::open(&url, UtcOffset::UTC).await.unwrap();
+        let day0 = 946_684_800;
+        for n in 0..300 {
+            let scene = SceneKey::parse(&format!("s{}", n % 7)).unwrap();
+            let event = AccountEvent {
+                kind: EventKind::Scan,
+                // 120 users, some scanning several scenes on several days.
+                openid: format!("user{}", n % 120),
+                created_at: day0 + (n % 5) * 86_400 + n,
+                event_key: scene.to_string(),
+                scene: Some(scene),
+                ticket: None,
+            };
+            store.store_event(event).await.unwrap();
+        }
+        let range = TimeRange {
+            from: day0,
+            to: day0 + 10 * 86_400,
+        };
+
+        let exact = store.unique_users_of_all(range).await.unwrap();
+        let estimate = store.unique_users_estimate(range).await.unwrap();
+
+        assert_eq!(exact, (120, false));
+        assert!((estimate - 120).abs() <= 2, "{estimate}");
     }
 }

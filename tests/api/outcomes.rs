@@ -218,6 +218,8 @@ async fn check_against_hand_count(app: &TestApp, events: &[Event]) {
     }
     let totals = &stats["totals"];
     assert_eq!(numbers(totals), expected(events, None, RANGE), "totals");
+    // Few enough users for the union of the scenes' sets: exact.
+    assert_eq!(stats["unique_users_estimated"], false);
     let other_follows = events
         .iter()
         .filter(|e| {
