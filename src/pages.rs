@@ -125,6 +125,10 @@ pub struct SceneStatsPage {
     pub layout: Layout,
     pub scene: String,
     pub label: String,
+    /// The scene's group, editable beside the label; empty when it has none.
+    pub group: String,
+    /// `/stats` narrowed to the scene's group, over the same range.
+    pub group_href: String,
     /// This page's own path, where the label form comes back to.
     pub back: String,
     pub from: String,

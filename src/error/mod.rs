@@ -15,7 +15,7 @@ pub use answers::ErrorAnswers;
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::codes::CodeError;
-use crate::domain::{InvalidRequest, InvalidStatsQuery};
+use crate::domain::{InvalidRequest, InvalidSettings, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::store::StoreError;
 use crate::wechat::{UpstreamError, errcode};
@@ -209,6 +209,15 @@ impl From<InvalidStatsQuery> for AppError {
         AppError::BadRequest {
             message: e.to_string(),
             allowed: InvalidStatsQuery::ALLOWED,
+        }
+    }
+}
+
+impl From<InvalidSettings> for AppError {
+    fn from(e: InvalidSettings) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: InvalidSettings::ALLOWED,
         }
     }
 }

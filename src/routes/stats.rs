@@ -174,6 +174,8 @@ fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> S
         back: scene_stats_path(&scene),
         scene: scene.to_string(),
         label: report.label.unwrap_or_default(),
+        group_href: group_href(report.group.as_deref(), &report.query),
+        group: report.group.unwrap_or_default(),
         from: report.query.from.to_string(),
         to: report.query.to.to_string(),
         offset: offset_label(offset),
@@ -188,6 +190,17 @@ fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> S
         chart_title,
         codes,
     }
+}
+
+/// `/stats` narrowed to `group` over the range of `query`; empty without a group.
+fn group_href(group: Option<&str>, query: &StatsQuery) -> String {
+    group.map_or_else(String::new, |group| {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        link.append_pair("from", &query.from.to_string());
+        link.append_pair("to", &query.to.to_string());
+        link.append_pair("group", group);
+        format!("/stats?{}", link.finish())
+    })
 }
 
 /// `/api/stats`: the shape tools rely on; new fields are only ever added.

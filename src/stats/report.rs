@@ -5,6 +5,7 @@ use time::{Date, UtcOffset};
 use super::order::sort;
 use crate::domain::{SceneKey, StatsQuery};
 use crate::store::codes::CodeRow;
+use crate::store::labels::SceneSettings;
 use crate::store::stats::{CohortRetention, SceneStats, Totals};
 use crate::store::{Store, StoreError};
 
@@ -53,6 +54,7 @@ impl Report {
 pub struct SceneReport {
     pub scene: SceneKey,
     pub label: Option<String>,
+    pub group: Option<String>,
     /// The range asked for; its scene is `scene`.
     pub query: StatsQuery,
     /// The scene's, over the range.
@@ -82,11 +84,12 @@ impl SceneReport {
         let totals = store.totals(range, Some(&scene)).await?;
         let cohorts = store.cohort_retention(range, Some(&scene), now()).await?;
         let daily = daily(store, &query, offset).await?;
-        let label = store.label(&scene).await?;
+        let SceneSettings { label, group } = store.scene_settings(&scene).await?;
         let codes = store.codes_for_scene(&scene).await?;
         Ok(Self {
             scene,
             label,
+            group,
             query,
             totals,
             cohorts,
@@ -142,7 +145,9 @@ mod tests {
     use time::macros::{date, offset};
 
     use super::*;
-    use crate::domain::{AccountEvent, CodeRequest, EventKind, Lifetime, Ticket};
+    use crate::domain::{
+        AccountEvent, Change, CodeRequest, EventKind, Lifetime, SceneLabel, SettingsChange, Ticket,
+    };
 
     /// Beijing time, the default offset of the statistics.
     const BEIJING: UtcOffset = offset!(+8);
@@ -181,6 +186,17 @@ mod tests {
         store.store_event(event).await.unwrap();
     }
 
+    async fn name(store: &Store, scene: &str, label: &str) {
+        let change = SettingsChange {
+            label: Change::to(SceneLabel::parse(label).unwrap()),
+            group: Change::Keep,
+        };
+        store
+            .save_scene_settings(&key(scene), change)
+            .await
+            .unwrap();
+    }
+
     /// Scene "10": three users on 1 January. Scene "2": one user twice on the 2nd and
     /// another on the 3rd. Scene "poster": a new follower half an hour into the 2nd in
     /// Beijing (still the 1st in UTC), and a label. Scene "idle": a label only. Besides: a
@@ -204,11 +220,8 @@ mod tests {
         .await;
         push(&store, "f", DAY0 + 400, EventKind::Subscribe, None).await;
         push(&store, "a", DAY0 + 2 * DAY, EventKind::Unsubscribe, None).await;
-        store.set_label(&key("poster"), "Poster").await.unwrap();
-        store
-            .set_label(&key("idle"), "Not yet printed")
-            .await
-            .unwrap();
+        name(&store, "poster", "Poster").await;
+        name(&store, "idle", "Not yet printed").await;
         (dir, store)
     }
 
