@@ -18,5 +18,8 @@ pub use scene_settings::{
     Change, GroupName, InvalidSetting, InvalidSettings, MAX_GROUP_CHARS, MAX_LABEL_CHARS,
     SceneLabel, SettingsChange,
 };
-pub use stats_query::{DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, SortKey, StatsQuery, TimeRange};
+pub use stats_query::{
+    DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, MAX_SEARCH_CHARS, PAGE_ROWS, SortKey, StatsQuery,
+    TimeRange, View,
+};
 pub use ticket::Ticket;

@@ -17,6 +17,7 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 use crate::codes::CodeError;
 use crate::domain::{InvalidRequest, InvalidSettings, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
+use crate::stats::PastTheEnd;
 use crate::store::StoreError;
 use crate::wechat::{UpstreamError, errcode};
 
@@ -218,6 +219,16 @@ impl From<InvalidSettings> for AppError {
         AppError::BadRequest {
             message: e.to_string(),
             allowed: InvalidSettings::ALLOWED,
+        }
+    }
+}
+
+impl From<PastTheEnd> for AppError {
+    fn from(e: PastTheEnd) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: "page: from 1 to the number of pages /stats shows (50 rows a page); \
+                      the JSON and the CSV have every row.",
         }
     }
 }
