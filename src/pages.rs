@@ -75,13 +75,33 @@ pub struct StatsPage {
     pub totals: Totals,
     /// Retained new followers' share, as shown ("87.5 %", or "–" with no new followers).
     pub retention: String,
+    /// D1, D7 and D30 retention, as shown, when the totals are one scene's or one group's.
+    pub cohorts: Vec<(&'static str, String)>,
+    /// Whether the table has a row per group rather than per scene.
+    pub groups_view: bool,
+    /// The table's columns: a scene's, or a group's.
     pub headers: Vec<SortHeader>,
+    /// The scenes of this page, in the scenes view.
     pub rows: Vec<StatsRow>,
+    /// The groups of this page, in the groups view.
+    pub group_rows: Vec<GroupRow>,
+    pub pager: Pager,
     /// An inline SVG element, rendered (and escaped) by its own template.
     pub chart: String,
     pub chart_title: String,
     pub chart_scene: String,
     pub scenes: Vec<String>,
+    /// Every group's name, for the group filter.
+    pub group_names: Vec<String>,
+    /// The group the table is narrowed to; empty for all.
+    pub group: String,
+    /// The search, as typed.
+    pub search: String,
+    /// `scenes` or `groups`.
+    pub view: &'static str,
+    /// The same request showing scenes, and groups.
+    pub scenes_href: String,
+    pub groups_href: String,
     pub export_query: String,
     pub sort: &'static str,
     pub order: &'static str,
@@ -97,13 +117,28 @@ pub struct SortHeader {
 }
 
 impl SortHeader {
-    pub const ALL_COLUMNS: [(SortKey, &'static str); 7] = [
+    /// The scenes view's columns.
+    pub const ALL_COLUMNS: [(SortKey, &'static str); 10] = [
         (SortKey::Scene, "Scene"),
         (SortKey::Label, "Label"),
+        (SortKey::Group, "Group"),
         (SortKey::Kind, "Kind"),
         (SortKey::Scans, "Scans"),
         (SortKey::Followers, "New followers"),
         (SortKey::Users, "Unique users"),
+        (SortKey::Lost, "Lost"),
+        (SortKey::Retention, "Retention"),
+        (SortKey::Last, "Last scan"),
+    ];
+
+    /// The groups view's sortable columns (its scenes follow, unsorted).
+    pub const GROUP_COLUMNS: [(SortKey, &'static str); 7] = [
+        (SortKey::Group, "Group"),
+        (SortKey::Scans, "Scans"),
+        (SortKey::Followers, "New followers"),
+        (SortKey::Users, "Unique users"),
+        (SortKey::Lost, "Lost"),
+        (SortKey::Retention, "Retention"),
         (SortKey::Last, "Last scan"),
     ];
 }
@@ -112,11 +147,49 @@ pub struct StatsRow {
     pub scene: String,
     pub href: String,
     pub label: String,
+    pub group: String,
+    /// `/stats` narrowed to the row's group; empty without one.
+    pub group_href: String,
     pub kinds: String,
     pub scans: i64,
     pub new_followers: i64,
     pub unique_users: i64,
+    pub lost: i64,
+    pub retention: String,
     pub last_scan: String,
+}
+
+/// A group's line in the groups view.
+pub struct GroupRow {
+    /// The group's name, or what the scenes in no group are called.
+    pub name: String,
+    /// `/stats` narrowed to the group; empty for the scenes in no group.
+    pub href: String,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unique_users: i64,
+    pub lost: i64,
+    pub retention: String,
+    pub last_scan: String,
+    /// How many scenes it has.
+    pub scene_count: usize,
+    /// The first of them, in the table's order, with their pages.
+    pub scenes: Vec<(String, String)>,
+    /// How many more it has than are listed.
+    pub more: usize,
+}
+
+/// Where the table is: its page, the rows it shows, and links to the pages beside it.
+pub struct Pager {
+    pub number: u32,
+    pub count: u32,
+    /// 1-based, both included; 0 and 0 for an empty table.
+    pub first_row: usize,
+    pub last_row: usize,
+    pub total_rows: usize,
+    /// Empty on the first (last) page.
+    pub previous: String,
+    pub next: String,
 }
 
 #[derive(Template)]
@@ -125,6 +198,10 @@ pub struct SceneStatsPage {
     pub layout: Layout,
     pub scene: String,
     pub label: String,
+    /// The scene's group, editable beside the label; empty when it has none.
+    pub group: String,
+    /// `/stats` narrowed to the scene's group, over the same range.
+    pub group_href: String,
     /// This page's own path, where the label form comes back to.
     pub back: String,
     pub from: String,

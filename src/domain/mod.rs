@@ -3,6 +3,7 @@
 mod account_event;
 mod code_request;
 mod scene_key;
+mod scene_settings;
 mod stats_query;
 mod ticket;
 
@@ -13,5 +14,12 @@ pub use code_request::{
 };
 pub(crate) use scene_key::scene_rule;
 pub use scene_key::{InvalidScene, SceneKey};
-pub use stats_query::{DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, SortKey, StatsQuery, TimeRange};
+pub use scene_settings::{
+    Change, GroupName, InvalidSetting, InvalidSettings, MAX_GROUP_CHARS, MAX_LABEL_CHARS,
+    SceneLabel, SettingsChange,
+};
+pub use stats_query::{
+    DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, MAX_SEARCH_CHARS, PAGE_ROWS, SortKey, StatsQuery,
+    TimeRange, View,
+};
 pub use ticket::Ticket;

@@ -1,13 +1,19 @@
-//! What a statistics request asks for: a range of days, an order, and optionally a scene.
+//! What a statistics request asks for: a range of days, an order, optionally a scene or a
+//! group, a search, which table (scenes or groups) and which page of it.
 
 use time::{Date, Duration, UtcOffset};
 
 use super::scene_key::{InvalidScene, SceneKey};
+use super::scene_settings::{GroupName, InvalidSetting};
 
 /// Longest range, in days: a year and a day, so any calendar year fits.
 pub const MAX_DAYS: i64 = 366;
 /// Days shown when no range is given.
 pub const DEFAULT_DAYS: i64 = 30;
+/// Rows of a page of the statistics table: a page stays small whatever the number of scenes.
+pub const PAGE_ROWS: usize = 50;
+/// Longest search, in characters: as long as the longest scene key.
+pub const MAX_SEARCH_CHARS: usize = SceneKey::MAX_CHARS;
 
 /// A half-open time range `[from, to)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,21 +26,27 @@ pub struct TimeRange {
 pub enum SortKey {
     Scene,
     Label,
+    Group,
     Kind,
     Scans,
     Followers,
     Users,
+    Lost,
+    Retention,
     Last,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 7] = [
+    pub const ALL: [SortKey; 10] = [
         SortKey::Scene,
         SortKey::Label,
+        SortKey::Group,
         SortKey::Kind,
         SortKey::Scans,
         SortKey::Followers,
         SortKey::Users,
+        SortKey::Lost,
+        SortKey::Retention,
         SortKey::Last,
     ];
 
@@ -42,16 +54,45 @@ impl SortKey {
         match self {
             SortKey::Scene => "scene",
             SortKey::Label => "label",
+            SortKey::Group => "group",
             SortKey::Kind => "kind",
             SortKey::Scans => "scans",
             SortKey::Followers => "followers",
             SortKey::Users => "users",
+            SortKey::Lost => "lost",
+            SortKey::Retention => "retention",
             SortKey::Last => "last",
         }
     }
 
+    /// Whether the column holds text (which reads best ascending first) rather than numbers.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            SortKey::Scene | SortKey::Label | SortKey::Group | SortKey::Kind
+        )
+    }
+
     fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Which table `/stats` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// A row per scene.
+    Scenes,
+    /// A row per group, with the scenes of each.
+    Groups,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Scenes => "scenes",
+            View::Groups => "groups",
+        }
     }
 }
 
@@ -63,8 +104,17 @@ pub struct StatsQuery {
     pub to: Date,
     pub sort: SortKey,
     pub descending: bool,
-    /// The scene whose daily chart `/stats` shows (all scenes when `None`).
+    /// The scene whose totals and daily chart `/stats` shows (all scenes when `None`).
     pub scene: Option<SceneKey>,
+    /// Only this group's rows in the table, and (unless a scene is named) its totals and
+    /// chart.
+    pub group: Option<GroupName>,
+    /// Only rows whose names contain this, ignoring case: a scene's key or label, a group's
+    /// name. Trimmed, never empty.
+    pub search: Option<String>,
+    pub view: View,
+    /// The page of the table, from 1; the JSON and the CSV have every row.
+    pub page: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,20 +125,34 @@ pub enum InvalidStatsQuery {
     Reversed { from: Date, to: Date },
     #[error("the range has {days} days: at most 366")]
     TooLong { days: i64 },
-    #[error("sort {0:?} is not one of scene, label, kind, scans, followers, users, last")]
+    #[error(
+        "sort {0:?} is not one of scene, label, group, kind, scans, followers, users, lost, \
+         retention, last"
+    )]
     BadSort(String),
     #[error("order {0:?} is not asc or desc")]
     BadOrder(String),
     #[error("{0}")]
     BadScene(InvalidScene),
+    #[error("{0}")]
+    BadGroup(InvalidSetting),
+    #[error("the search q has {0} characters: at most 64")]
+    LongSearch(usize),
+    #[error("view {0:?} is not scenes or groups")]
+    BadView(String),
+    #[error("page {0:?} is not a page number: pages count from 1")]
+    BadPage(String),
     #[error("unknown parameter {0:?}")]
     Unknown(String),
 }
 
 impl InvalidStatsQuery {
     pub const ALLOWED: &'static str = "Optional from and to (YYYY-MM-DD, at most 366 days apart; \
-        default: the last 30 days), sort (scene, label, kind, scans, followers, users, last), \
-        order (asc or desc) and scene (the scene whose daily chart to show).";
+        default: the last 30 days), sort (scene, label, group, kind, scans, followers, users, \
+        lost, retention, last), order (asc or desc), scene (the scene whose totals and daily \
+        chart to show), group (a group name, 1 to 50 characters: only its scenes, with its \
+        totals), q (up to 64 characters to find in a scene's key or label, or in a group's \
+        name, ignoring case), view (scenes or groups) and page (from 1; 50 rows a page).";
 }
 
 impl StatsQuery {
@@ -100,6 +164,10 @@ impl StatsQuery {
         let mut sort = SortKey::Scans;
         let mut descending = true;
         let mut scene = None;
+        let mut group = None;
+        let mut search = None;
+        let mut view = View::Scenes;
+        let mut page = 1;
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "from" if !value.is_empty() => from = Some(parse_date("from", &value)?),
@@ -120,6 +188,22 @@ impl StatsQuery {
                 "scene" => {
                     scene = Some(SceneKey::parse(&value).map_err(InvalidStatsQuery::BadScene)?)
                 }
+                "group" => group = GroupName::parse(&value).map_err(InvalidStatsQuery::BadGroup)?,
+                "q" => search = parse_search(&value)?,
+                "view" => {
+                    view = match value.as_ref() {
+                        "scenes" | "" => View::Scenes,
+                        "groups" => View::Groups,
+                        other => return Err(InvalidStatsQuery::BadView(short(other))),
+                    }
+                }
+                "page" => {
+                    page = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| InvalidStatsQuery::BadPage(short(&value)))?
+                }
                 other => return Err(InvalidStatsQuery::Unknown(short(other))),
             }
         }
@@ -138,6 +222,10 @@ impl StatsQuery {
             sort,
             descending,
             scene,
+            group,
+            search,
+            view,
+            page,
         })
     }
 
@@ -155,17 +243,82 @@ impl StatsQuery {
         (0..=(self.to - self.from).whole_days()).map(|n| self.from + Duration::days(n))
     }
 
-    /// The query string of this request with another order, for sortable column headers.
-    pub fn with_sort(&self, sort: SortKey, descending: bool) -> String {
+    /// The query string of this request, every parameter that is not its default written
+    /// out (the range always, so that a link keeps its days as the days go by).
+    pub fn query_string(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("from", &self.from.to_string());
         query.append_pair("to", &self.to.to_string());
-        query.append_pair("sort", sort.as_str());
-        query.append_pair("order", if descending { "desc" } else { "asc" });
+        query.append_pair("sort", self.sort.as_str());
+        query.append_pair("order", if self.descending { "desc" } else { "asc" });
         if let Some(scene) = &self.scene {
             query.append_pair("scene", scene);
         }
+        if let Some(group) = &self.group {
+            query.append_pair("group", group);
+        }
+        if let Some(search) = &self.search {
+            query.append_pair("q", search);
+        }
+        if self.view != View::Scenes {
+            query.append_pair("view", self.view.as_str());
+        }
+        if self.page != 1 {
+            query.append_pair("page", &self.page.to_string());
+        }
         query.finish()
+    }
+
+    /// The query string of this request with another order, from the first page, for
+    /// sortable column headers.
+    pub fn with_sort(&self, sort: SortKey, descending: bool) -> String {
+        Self {
+            sort,
+            descending,
+            page: 1,
+            ..self.clone()
+        }
+        .query_string()
+    }
+
+    /// The query string of another page of this request's table.
+    pub fn with_page(&self, page: u32) -> String {
+        Self {
+            page,
+            ..self.clone()
+        }
+        .query_string()
+    }
+
+    /// The query string of this request showing another table, from its first page.
+    pub fn with_view(&self, view: View) -> String {
+        Self {
+            view,
+            page: 1,
+            ..self.clone()
+        }
+        .query_string()
+    }
+
+    /// The query string of this request narrowed to `group`'s scenes, from the first page.
+    pub fn with_group(&self, group: &GroupName) -> String {
+        Self {
+            group: Some(group.clone()),
+            view: View::Scenes,
+            search: None,
+            page: 1,
+            ..self.clone()
+        }
+        .query_string()
+    }
+
+    /// The rows the JSON and the CSV give for this request: every page.
+    pub fn export_query(&self) -> String {
+        Self {
+            page: 1,
+            ..self.clone()
+        }
+        .query_string()
     }
 
     /// The range alone, for links to CSV, JSON and scene pages.
@@ -175,6 +328,16 @@ impl StatsQuery {
             .append_pair("to", &self.to.to_string())
             .finish()
     }
+}
+
+/// The search text, trimmed; `None` when empty.
+fn parse_search(value: &str) -> Result<Option<String>, InvalidStatsQuery> {
+    let text = value.trim();
+    let chars = text.chars().count();
+    if chars > MAX_SEARCH_CHARS {
+        return Err(InvalidStatsQuery::LongSearch(chars));
+    }
+    Ok((chars > 0).then(|| text.to_string()))
 }
 
 fn parse_date(name: &'static str, value: &str) -> Result<Date, InvalidStatsQuery> {
@@ -254,6 +417,75 @@ mod tests {
         assert_eq!(
             StatsQuery::from_query("scene=a%0Ab", TODAY),
             Err(InvalidStatsQuery::BadScene(InvalidScene::Control))
+        );
+    }
+
+    #[test]
+    fn the_table_s_parameters_default_to_the_first_page_of_every_scene() {
+        let q = StatsQuery::from_query("", TODAY).unwrap();
+
+        assert_eq!((q.view, q.page), (View::Scenes, 1));
+        assert_eq!((q.group, q.search), (None, None));
+    }
+
+    #[test]
+    fn group_search_view_and_page_are_read_and_an_empty_group_or_search_is_none() {
+        let q =
+            StatsQuery::from_query("group=+East+&q=%20Shop%20&view=groups&page=3", TODAY).unwrap();
+        let empty = StatsQuery::from_query("group=&q=+", TODAY).unwrap();
+
+        assert_eq!(q.group.as_deref(), Some("East"));
+        assert_eq!(q.search.as_deref(), Some("Shop"));
+        assert_eq!((q.view, q.page), (View::Groups, 3));
+        assert_eq!((empty.group, empty.search), (None, None));
+    }
+
+    #[test]
+    fn bad_table_parameters_are_refused() {
+        let long_search = format!("q={}", "x".repeat(65));
+        for (query, refused) in [
+            ("page=0", InvalidStatsQuery::BadPage("0".into())),
+            ("page=-1", InvalidStatsQuery::BadPage("-1".into())),
+            ("page=two", InvalidStatsQuery::BadPage("two".into())),
+            ("view=tiles", InvalidStatsQuery::BadView("tiles".into())),
+            (&long_search, InvalidStatsQuery::LongSearch(65)),
+        ] {
+            assert_eq!(
+                StatsQuery::from_query(query, TODAY),
+                Err(refused),
+                "{query}"
+            );
+        }
+        assert!(matches!(
+            StatsQuery::from_query(&format!("group={}", "g".repeat(51)), TODAY),
+            Err(InvalidStatsQuery::BadGroup(_))
+        ));
+    }
+
+    #[test]
+    fn a_new_order_or_view_starts_from_the_first_page_and_keeps_the_rest() {
+        let q = StatsQuery::from_query(
+            "from=2026-11-01&to=2026-11-02&group=East&q=shop&page=2",
+            TODAY,
+        )
+        .unwrap();
+
+        assert_eq!(
+            q.with_sort(SortKey::Lost, false),
+            "from=2026-11-01&to=2026-11-02&sort=lost&order=asc&group=East&q=shop"
+        );
+        assert_eq!(
+            q.with_page(3),
+            "from=2026-11-01&to=2026-11-02&sort=scans&order=desc&group=East&q=shop&page=3"
+        );
+        assert_eq!(
+            q.with_view(View::Groups),
+            "from=2026-11-01&to=2026-11-02&sort=scans&order=desc&group=East&q=shop&view=groups"
+        );
+        assert_eq!(
+            StatsQuery::from_query(&q.query_string(), TODAY).unwrap(),
+            q,
+            "a query reads back as itself"
         );
     }
 }

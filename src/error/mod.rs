@@ -15,8 +15,9 @@ pub use answers::ErrorAnswers;
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::codes::CodeError;
-use crate::domain::{InvalidRequest, InvalidStatsQuery};
+use crate::domain::{InvalidRequest, InvalidSettings, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
+use crate::stats::PastTheEnd;
 use crate::store::StoreError;
 use crate::wechat::{UpstreamError, errcode};
 
@@ -209,6 +210,25 @@ impl From<InvalidStatsQuery> for AppError {
         AppError::BadRequest {
             message: e.to_string(),
             allowed: InvalidStatsQuery::ALLOWED,
+        }
+    }
+}
+
+impl From<InvalidSettings> for AppError {
+    fn from(e: InvalidSettings) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: InvalidSettings::ALLOWED,
+        }
+    }
+}
+
+impl From<PastTheEnd> for AppError {
+    fn from(e: PastTheEnd) -> Self {
+        AppError::BadRequest {
+            message: e.to_string(),
+            allowed: "page: from 1 to the number of pages /stats shows (50 rows a page); \
+                      the JSON and the CSV have every row.",
         }
     }
 }

@@ -1,24 +1,28 @@
-//! Naming scenes: `POST /labels` from the forms on the code, home and statistics pages.
+//! Naming scenes and putting them in groups: `POST /labels` from the forms on the code,
+//! home and statistics pages.
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::{AppState, refuse_cross_site_form};
-use crate::domain::{SceneKey, scene_rule};
+use crate::domain::{Change, GroupName, SceneKey, SceneLabel, SettingsChange, scene_rule};
 use crate::error::AppError;
 use crate::pages::scene_stats_path;
-use crate::store::labels::MAX_LABEL_CHARS;
 
 const ALLOWED: &str = concat!(
     "scene: ",
     scene_rule!(),
-    "; label: up to 100 characters of text without line breaks (empty removes the name)."
+    "; label: up to 100 characters of text without line breaks (empty removes the name); \
+     group, where the form has it: up to 50 characters without line breaks (empty takes the \
+     scene out of its group)."
 );
 
 /// Where a form may send staff back to: the pages of this service that have the form.
 const BACK_TO: [&str; 4] = ["/qrcode", "/stats", "/open", "/"];
 
+/// Saves a scene's label, and its group when the form has a `group` field (only the scene's
+/// statistics page does: the other forms leave the group as it is).
 pub async fn save(
     req: HttpRequest,
     payload: web::Payload,
@@ -28,26 +32,32 @@ pub async fn save(
     let body = body::read(&req, payload, MAX_FORM_BYTES, FORM_BODY_WITHIN).await?;
     let mut scene = String::new();
     let mut label = String::new();
+    let mut group = None;
     let mut back = String::new();
     for (name, value) in form_urlencoded::parse(&body) {
         match name.as_ref() {
             "scene" => scene = value.trim().to_string(),
-            "label" => label = value.trim().to_string(),
+            "label" => label = value.into_owned(),
+            "group" => group = Some(value.into_owned()),
             "back" => back = value.into_owned(),
             _ => {}
         }
     }
-    let invalid = |message: &str| AppError::BadRequest {
-        message: message.to_string(),
+    let invalid = |message: String| AppError::BadRequest {
+        message,
         allowed: ALLOWED,
     };
-    let scene = SceneKey::parse(&scene).map_err(|e| invalid(&e.to_string()))?;
-    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
-        return Err(invalid(
-            "the name must be up to 100 characters, without line breaks",
-        ));
-    }
-    state.store.set_label(&scene, &label).await?;
+    let scene = SceneKey::parse(&scene).map_err(|e| invalid(e.to_string()))?;
+    let label = SceneLabel::parse(&label).map_err(|e| invalid(e.to_string()))?;
+    let group = match group {
+        None => Change::Keep,
+        Some(text) => Change::to(GroupName::parse(&text).map_err(|e| invalid(e.to_string()))?),
+    };
+    let change = SettingsChange {
+        label: Change::to(label),
+        group,
+    };
+    state.store.save_scene_settings(&scene, change).await?;
     let location = if is_own_page(&back) {
         back
     } else {

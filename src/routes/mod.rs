@@ -9,6 +9,7 @@ mod labels;
 mod metrics;
 mod qrcode;
 mod sandbox;
+mod scenes;
 pub mod stats;
 
 use std::sync::Arc;
@@ -88,6 +89,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
         .service(get_only("/stats.csv", stats::csv))
         .service(get_only("/stats/{scene}", stats::scene_page))
         .service(get_only("/api/stats", stats::json))
+        .service(
+            web::resource("/api/scenes/{scene}")
+                .route(web::get().to(scenes::get))
+                .route(web::put().to(scenes::put))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(AppError::MethodNotAllowed {
+                        allowed: "GET, PUT",
+                    })
+                })),
+        )
         .service(
             web::resource("/wechat/callback")
                 .route(web::get().to(callback::handshake))

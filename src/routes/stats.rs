@@ -13,19 +13,20 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::AppState;
 use crate::chart;
-use crate::domain::{SceneKey, SceneType, SortKey, StatsQuery};
+use crate::domain::{GroupName, SceneKey, SceneType, SortKey, StatsQuery, View};
 use crate::error::AppError;
 use crate::pages::{
-    CodeLine, Layout, SceneStatsPage, SortHeader, StatsPage, StatsRow, human_duration, percent,
-    render, scene_stats_path,
+    CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRow,
+    human_duration, percent, render, scene_stats_path,
 };
-use crate::stats::{Report, SceneReport};
-use crate::store::stats::{CohortRetention, Totals, retention};
+use crate::stats::report::GroupStats;
+use crate::stats::{Page, Report, SceneReport};
+use crate::store::stats::{CohortRetention, SceneStats, Totals, retention};
 
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
     let report = Report::gather(&state.store, query).await?;
-    let page = stats_page(state.layout, &report, state.utc_offset);
+    let page = stats_page(state.layout, &report, state.utc_offset)?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -74,9 +75,18 @@ fn stats_query(req: &HttpRequest, offset: UtcOffset) -> Result<StatsQuery, AppEr
     Ok(StatsQuery::from_query(req.query_string(), today)?)
 }
 
-fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> StatsPage {
+/// Scenes of a group the groups view lists under it; the rest are a link away.
+const GROUP_SCENES_LISTED: usize = 20;
+
+fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> Result<StatsPage, AppError> {
     let query = &report.query;
-    let headers = SortHeader::ALL_COLUMNS
+    let groups_view = query.view == View::Groups;
+    let columns: &[(SortKey, &'static str)] = if groups_view {
+        &SortHeader::GROUP_COLUMNS
+    } else {
+        &SortHeader::ALL_COLUMNS
+    };
+    let headers = columns
         .iter()
         .map(|(key, title)| {
             let active = query.sort == *key;
@@ -85,7 +95,7 @@ fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> StatsPage {
             let descending = if active {
                 !query.descending
             } else {
-                !matches!(key, SortKey::Scene | SortKey::Label | SortKey::Kind)
+                !key.is_text()
             };
             SortHeader {
                 title,
@@ -95,44 +105,161 @@ fn stats_page(layout: Layout, report: &Report, offset: UtcOffset) -> StatsPage {
                     (true, true) => " ▼",
                     (true, false) => " ▲",
                 },
-                numeric: !matches!(key, SortKey::Scene | SortKey::Label | SortKey::Kind),
+                numeric: !key.is_text(),
             }
         })
         .collect();
-    let rows = report
-        .scenes
-        .iter()
-        .map(|s| StatsRow {
-            scene: s.scene.clone(),
-            href: format!("{}?{}", scene_stats_path(&s.scene), query.range_query()),
-            label: s.label.clone().unwrap_or_default(),
-            kinds: s.kinds.join(", "),
-            scans: s.scans,
-            new_followers: s.new_followers,
-            unique_users: s.unique_users,
-            last_scan: local_time(s.last_scan, offset),
-        })
-        .collect();
-    let chart_title = match &query.scene {
-        Some(scene) => format!("Scans per day of scene {scene}"),
-        None => "Scans per day, all scenes".to_string(),
+    let links = Links(query);
+    let (rows, group_rows, pager) = match &report.groups {
+        None => {
+            let page = Page::of(report.scenes.len(), query.page)?;
+            let rows = report.scenes[page.rows.clone()]
+                .iter()
+                .map(|s| scene_row(s, &links, offset))
+                .collect();
+            (rows, Vec::new(), pager(&page, report.scenes.len(), query))
+        }
+        Some(groups) => {
+            let page = Page::of(groups.len(), query.page)?;
+            let rows = groups[page.rows.clone()]
+                .iter()
+                .map(|g| group_row(g, &links, offset))
+                .collect();
+            (Vec::new(), rows, pager(&page, groups.len(), query))
+        }
     };
-    StatsPage {
+    let chart_title = chart_title(query);
+    let chart_scene = query.scene.as_deref().unwrap_or_default().to_string();
+    let mut scenes: Vec<String> = report.scenes.iter().map(|s| s.scene.clone()).collect();
+    // The chart's scene stays selectable when the table's filter leaves it out.
+    if !chart_scene.is_empty() && !scenes.contains(&chart_scene) {
+        scenes.insert(0, chart_scene.clone());
+    }
+    Ok(StatsPage {
         layout,
         from: query.from.to_string(),
         to: query.to.to_string(),
         offset: offset_label(offset),
         totals: report.totals,
         retention: percent(retention(report.totals.new_followers, report.totals.lost).1),
+        cohorts: report.cohorts.map_or_else(Vec::new, |c| {
+            vec![
+                ("D1", percent(c.d1)),
+                ("D7", percent(c.d7)),
+                ("D30", percent(c.d30)),
+            ]
+        }),
+        groups_view,
         headers,
         rows,
-        chart: chart::daily_scans(&chart_title, &report.daily),
+        group_rows,
+        pager,
+        chart: chart::daily(&chart_title, &report.daily),
         chart_title,
-        chart_scene: query.scene.as_deref().unwrap_or_default().to_string(),
-        scenes: report.scenes.iter().map(|s| s.scene.clone()).collect(),
-        export_query: query.range_query(),
+        chart_scene,
+        scenes,
+        group_names: report.group_names.clone(),
+        group: query.group.as_deref().unwrap_or_default().to_string(),
+        search: query.search.clone().unwrap_or_default(),
+        view: query.view.as_str(),
+        scenes_href: format!("/stats?{}", query.with_view(View::Scenes)),
+        groups_href: format!("/stats?{}", query.with_view(View::Groups)),
+        export_query: query.export_query(),
         sort: query.sort.as_str(),
         order: if query.descending { "desc" } else { "asc" },
+    })
+}
+
+/// Links from a row of the statistics table, keeping the request's range.
+struct Links<'a>(&'a StatsQuery);
+
+impl Links<'_> {
+    fn scene(&self, scene: &str) -> String {
+        format!("{}?{}", scene_stats_path(scene), self.0.range_query())
+    }
+
+    /// `/stats` narrowed to `group`; empty for no group. Names come from the store, checked
+    /// when saved; one that would not pass today's rule gets no link rather than a 400.
+    fn group(&self, group: Option<&str>) -> String {
+        group
+            .and_then(|name| GroupName::parse(name).ok().flatten())
+            .map(|name| format!("/stats?{}", self.0.with_group(&name)))
+            .unwrap_or_default()
+    }
+}
+
+fn scene_row(s: &SceneStats, links: &Links, offset: UtcOffset) -> StatsRow {
+    StatsRow {
+        scene: s.scene.clone(),
+        href: links.scene(&s.scene),
+        label: s.label.clone().unwrap_or_default(),
+        group: s.group.clone().unwrap_or_default(),
+        group_href: links.group(s.group.as_deref()),
+        kinds: s.kinds.join(", "),
+        scans: s.scans,
+        new_followers: s.new_followers,
+        unique_users: s.unique_users,
+        lost: s.lost,
+        retention: percent(retention(s.new_followers, s.lost).1),
+        last_scan: local_time(s.last_scan, offset),
+    }
+}
+
+fn group_row(g: &GroupStats, links: &Links, offset: UtcOffset) -> GroupRow {
+    GroupRow {
+        name: g
+            .group
+            .clone()
+            .unwrap_or_else(|| "Scenes in no group".to_string()),
+        href: links.group(g.group.as_deref()),
+        scans: g.scans,
+        new_followers: g.new_followers,
+        unique_users: g.unique_users,
+        lost: g.lost,
+        retention: percent(retention(g.new_followers, g.lost).1),
+        last_scan: local_time(g.last_scan, offset),
+        scene_count: g.scenes.len(),
+        scenes: g
+            .scenes
+            .iter()
+            .take(GROUP_SCENES_LISTED)
+            .map(|scene| (scene.clone(), links.scene(scene)))
+            .collect(),
+        more: g.scenes.len().saturating_sub(GROUP_SCENES_LISTED),
+    }
+}
+
+fn pager(page: &Page, total_rows: usize, query: &StatsQuery) -> Pager {
+    let link = |number: u32| format!("/stats?{}", query.with_page(number));
+    Pager {
+        number: page.number,
+        count: page.count,
+        first_row: if total_rows == 0 {
+            0
+        } else {
+            page.rows.start + 1
+        },
+        last_row: page.rows.end,
+        total_rows,
+        previous: if page.number > 1 {
+            link(page.number - 1)
+        } else {
+            String::new()
+        },
+        next: if page.number < page.count {
+            link(page.number + 1)
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// What the chart counts: the query's scene, else its group, else every scene.
+fn chart_title(query: &StatsQuery) -> String {
+    match (&query.scene, &query.group) {
+        (Some(scene), _) => format!("Per day, scene {scene}"),
+        (None, Some(group)) => format!("Per day, group {}", group.as_str()),
+        (None, None) => "Per day, all scenes".to_string(),
     }
 }
 
@@ -168,12 +295,14 @@ fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> S
             }
         })
         .collect();
-    let chart_title = format!("Scans per day of scene {scene}");
+    let chart_title = format!("Per day, scene {scene}");
     SceneStatsPage {
         layout,
         back: scene_stats_path(&scene),
         scene: scene.to_string(),
         label: report.label.unwrap_or_default(),
+        group_href: group_href(report.group.as_deref(), &report.query),
+        group: report.group.unwrap_or_default(),
         from: report.query.from.to_string(),
         to: report.query.to.to_string(),
         offset: offset_label(offset),
@@ -184,10 +313,21 @@ fn scene_stats_page(layout: Layout, report: SceneReport, offset: UtcOffset) -> S
             ("D7", percent(report.cohorts.d7)),
             ("D30", percent(report.cohorts.d30)),
         ],
-        chart: chart::daily_scans(&chart_title, &report.daily),
+        chart: chart::daily(&chart_title, &report.daily),
         chart_title,
         codes,
     }
+}
+
+/// `/stats` narrowed to `group` over the range of `query`; empty without a group.
+fn group_href(group: Option<&str>, query: &StatsQuery) -> String {
+    group.map_or_else(String::new, |group| {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        link.append_pair("from", &query.from.to_string());
+        link.append_pair("to", &query.to.to_string());
+        link.append_pair("group", group);
+        format!("/stats?{}", link.finish())
+    })
 }
 
 /// `/api/stats`: the shape tools rely on; new fields are only ever added.
@@ -197,11 +337,16 @@ struct ReportJson<'a> {
     to: String,
     utc_offset: String,
     scene: Option<&'a SceneKey>,
-    /// Whether `unique_users` of the totals is an estimate (over all scenes it is; a scene's
-    /// is exact).
+    group: Option<&'a str>,
+    /// Whether `unique_users` of the totals is an estimate (over all scenes it may be; a
+    /// scene's and a group's are exact).
     unique_users_estimated: bool,
     totals: TotalsJson,
     scenes: Vec<SceneJson<'a>>,
+    /// Only with `view=groups`: a line per group, the scenes in no group last (`group`
+    /// null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<GroupJson<'a>>>,
     daily: Vec<DayJson>,
 }
 
@@ -212,7 +357,7 @@ struct TotalsJson {
     retained: i64,
     /// retained / new followers; `null` when there are none.
     retention: Option<f64>,
-    /// Only for one scene: `retention_d1`, `retention_d7`, `retention_d30`.
+    /// Only for one scene or group: `retention_d1`, `retention_d7`, `retention_d30`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     cohorts: Option<CohortsJson>,
 }
@@ -238,6 +383,7 @@ impl From<CohortRetention> for CohortsJson {
 struct SceneJson<'a> {
     scene: &'a str,
     label: Option<&'a str>,
+    group: Option<&'a str>,
     kinds: &'a [String],
     scans: i64,
     new_followers: i64,
@@ -249,9 +395,26 @@ struct SceneJson<'a> {
 }
 
 #[derive(Serialize)]
+struct GroupJson<'a> {
+    group: Option<&'a str>,
+    scenes: &'a [String],
+    scans: i64,
+    new_followers: i64,
+    /// Distinct users over the group's scenes.
+    unique_users: i64,
+    lost: i64,
+    retained: i64,
+    retention: Option<f64>,
+    last_scan: Option<String>,
+}
+
+#[derive(Serialize)]
 struct DayJson {
     date: String,
     scans: i64,
+    new_followers: i64,
+    /// Of the day's new followers, those lost since.
+    lost: i64,
 }
 
 fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
@@ -262,6 +425,7 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
         to: report.query.to.to_string(),
         utc_offset: offset_label(offset),
         scene: report.query.scene.as_ref(),
+        group: report.query.group.as_deref(),
         unique_users_estimated: totals.unique_users_estimated,
         totals: TotalsJson {
             counts: *totals,
@@ -277,6 +441,7 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
                 SceneJson {
                     scene: &s.scene,
                     label: s.label.as_deref(),
+                    group: s.group.as_deref(),
                     kinds: &s.kinds,
                     scans: s.scans,
                     new_followers: s.new_followers,
@@ -288,12 +453,33 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
                 }
             })
             .collect(),
+        groups: report.groups.as_ref().map(|groups| {
+            groups
+                .iter()
+                .map(|g| {
+                    let (retained, share) = retention(g.new_followers, g.lost);
+                    GroupJson {
+                        group: g.group.as_deref(),
+                        scenes: &g.scenes,
+                        scans: g.scans,
+                        new_followers: g.new_followers,
+                        unique_users: g.unique_users,
+                        lost: g.lost,
+                        retained,
+                        retention: share,
+                        last_scan: rfc3339(g.last_scan, offset),
+                    }
+                })
+                .collect()
+        }),
         daily: report
             .daily
             .iter()
-            .map(|(date, scans)| DayJson {
+            .map(|(date, day)| DayJson {
                 date: date.to_string(),
-                scans: *scans,
+                scans: day.scans,
+                new_followers: day.new_followers,
+                lost: day.lost,
             })
             .collect(),
     }
@@ -304,6 +490,7 @@ fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
     let header = [
         "scene",
         "label",
+        "group",
         "kinds",
         "scans",
         "new_followers",
@@ -319,6 +506,7 @@ fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
         rows.push(vec![
             spreadsheet_safe(&s.scene),
             spreadsheet_safe(s.label.as_deref().unwrap_or_default()),
+            spreadsheet_safe(s.group.as_deref().unwrap_or_default()),
             s.kinds.join(" "),
             s.scans.to_string(),
             s.new_followers.to_string(),

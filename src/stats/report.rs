@@ -1,11 +1,14 @@
 //! What the statistics pages show, gathered for one query from the store's counts.
 
+use std::collections::BTreeMap;
+
 use time::{Date, UtcOffset};
 
-use super::order::sort;
-use crate::domain::{SceneKey, StatsQuery};
+use super::order::{sort, sort_groups};
+use crate::domain::{SceneKey, StatsQuery, View};
 use crate::store::codes::CodeRow;
-use crate::store::stats::{CohortRetention, SceneStats, Totals};
+use crate::store::labels::SceneSettings;
+use crate::store::stats::{CohortRetention, DayCounts, SceneStats, Scope, Totals};
 use crate::store::{Store, StoreError};
 
 /// Everything the page, the JSON and the CSV of `/stats` show.
@@ -13,34 +16,83 @@ use crate::store::{Store, StoreError};
 pub struct Report {
     /// The query this answers.
     pub query: StatsQuery,
-    /// Every scene with a code, a label or a scan in the range, in the query's order.
+    /// Every scene with a code, a label, a group or a scan in the range that the query's
+    /// group and search keep, in the query's order.
     pub scenes: Vec<SceneStats>,
-    /// Over the range: for the query's scene, or for all scenes.
+    /// For the groups view: every group the query's group and search keep (the scenes in
+    /// no group last), in the query's order.
+    pub groups: Option<Vec<GroupStats>>,
+    /// Every group's name, in order, for the group filter.
+    pub group_names: Vec<String>,
+    /// Over the range: of the query's scene, else of its group, else of all scenes.
     pub totals: Totals,
-    /// The D1/D7/D30 retention of the query's scene's new followers of the range; only
-    /// when the query names a scene.
+    /// The D1/D7/D30 retention of the new followers of the range of the query's scene or
+    /// group; only when the query names one.
     pub cohorts: Option<CohortRetention>,
-    /// Every day of the range with its scans (of the query's scene, or of all scenes),
-    /// days without any included.
-    pub daily: Vec<(Date, i64)>,
+    /// Every day of the range with its counts (of the same scenes as the totals), days
+    /// without any included.
+    pub daily: Vec<(Date, DayCounts)>,
+}
+
+/// A group's line in the groups view: the sum of its scenes' lines, but for unique users,
+/// who count once however many of the group's scenes they scanned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    /// `None`: the scenes in no group.
+    pub group: Option<String>,
+    /// Its scenes, in the query's order.
+    pub scenes: Vec<String>,
+    pub scans: i64,
+    pub new_followers: i64,
+    pub unique_users: i64,
+    pub lost: i64,
+    pub last_scan: Option<i64>,
 }
 
 impl Report {
-    /// Days start at midnight in the offset the store counts in.
+    /// Days start at midnight in the offset the store counts in. The table is filtered and
+    /// sorted here, from the one query for every scene's line: a few thousand scenes at most.
     pub async fn gather(store: &Store, query: StatsQuery) -> Result<Self, StoreError> {
         let offset = store.utc_offset();
         let range = query.time_range(offset);
         let mut scenes = store.scene_stats(range).await?;
+        let mut group_names: Vec<String> = scenes.iter().filter_map(|s| s.group.clone()).collect();
+        group_names.sort();
+        group_names.dedup();
+        if let Some(group) = &query.group {
+            scenes.retain(|s| s.group.as_deref() == Some(group.as_str()));
+        }
         sort(&mut scenes, query.sort, query.descending);
-        let totals = store.totals(range, query.scene.as_deref()).await?;
-        let cohorts = match query.scene.as_deref() {
-            Some(scene) => Some(store.cohort_retention(range, Some(scene), now()).await?),
-            None => None,
+        let search = query.search.as_deref().map(Search::new);
+        let groups = match query.view {
+            View::Scenes => None,
+            View::Groups => {
+                let users = store.group_unique_users(range).await?;
+                let mut groups = group_lines(&scenes, &users);
+                if let Some(search) = &search {
+                    groups.retain(|g| g.group.as_deref().is_some_and(|name| search.finds(name)));
+                }
+                sort_groups(&mut groups, query.sort, query.descending);
+                Some(groups)
+            }
         };
-        let daily = daily(store, &query, offset).await?;
+        if let Some(search) = &search {
+            scenes.retain(|s| {
+                search.finds(&s.scene) || s.label.as_deref().is_some_and(|l| search.finds(l))
+            });
+        }
+        let scope = totals_scope(&query);
+        let totals = store.totals(range, scope).await?;
+        let cohorts = match scope {
+            Scope::All => None,
+            scope => Some(store.cohort_retention(range, scope, now()).await?),
+        };
+        let daily = daily(store, &query, scope, offset).await?;
         Ok(Self {
             query,
             scenes,
+            groups,
+            group_names,
             totals,
             cohorts,
             daily,
@@ -48,19 +100,68 @@ impl Report {
     }
 }
 
+/// The scenes the totals and the chart count: the query's scene, else its group's.
+fn totals_scope(query: &StatsQuery) -> Scope<'_> {
+    match (&query.scene, &query.group) {
+        (Some(scene), _) => Scope::Scene(scene),
+        (None, Some(group)) => Scope::Group(group),
+        (None, None) => Scope::All,
+    }
+}
+
+/// A search of the table: text found in a name, ignoring case.
+struct Search(String);
+
+impl Search {
+    fn new(text: &str) -> Self {
+        Self(text.to_lowercase())
+    }
+
+    fn finds(&self, name: &str) -> bool {
+        name.to_lowercase().contains(&self.0)
+    }
+}
+
+/// One line per group of `scenes` (in their order), with its unique users from `users`.
+fn group_lines(scenes: &[SceneStats], users: &[(Option<String>, i64)]) -> Vec<GroupStats> {
+    let mut groups: BTreeMap<Option<&str>, GroupStats> = BTreeMap::new();
+    for scene in scenes {
+        let group = scene.group.as_deref();
+        let line = groups.entry(group).or_insert_with(|| GroupStats {
+            group: group.map(str::to_string),
+            scenes: Vec::new(),
+            scans: 0,
+            new_followers: 0,
+            unique_users: users
+                .iter()
+                .find(|(name, _)| name.as_deref() == group)
+                .map_or(0, |(_, n)| *n),
+            lost: 0,
+            last_scan: None,
+        });
+        line.scenes.push(scene.scene.clone());
+        line.scans += scene.scans;
+        line.new_followers += scene.new_followers;
+        line.lost += scene.lost;
+        line.last_scan = line.last_scan.max(scene.last_scan);
+    }
+    groups.into_values().collect()
+}
+
 /// Everything one scene's page shows.
 #[derive(Debug, Clone)]
 pub struct SceneReport {
     pub scene: SceneKey,
     pub label: Option<String>,
+    pub group: Option<String>,
     /// The range asked for; its scene is `scene`.
     pub query: StatsQuery,
     /// The scene's, over the range.
     pub totals: Totals,
     /// The D1/D7/D30 retention of the scene's new followers of the range.
     pub cohorts: CohortRetention,
-    /// Every day of the range with the scene's scans, days without any included.
-    pub daily: Vec<(Date, i64)>,
+    /// Every day of the range with the scene's counts, days without any included.
+    pub daily: Vec<(Date, DayCounts)>,
     /// The codes created for the scene, newest first.
     pub codes: Vec<CodeRow>,
 }
@@ -79,14 +180,17 @@ impl SceneReport {
             ..query
         };
         let range = query.time_range(offset);
-        let totals = store.totals(range, Some(&scene)).await?;
-        let cohorts = store.cohort_retention(range, Some(&scene), now()).await?;
-        let daily = daily(store, &query, offset).await?;
-        let label = store.label(&scene).await?;
+        let totals = store.totals(range, Scope::Scene(&scene)).await?;
+        let cohorts = store
+            .cohort_retention(range, Scope::Scene(&scene), now())
+            .await?;
+        let daily = daily(store, &query, Scope::Scene(&scene), offset).await?;
+        let SceneSettings { label, group } = store.scene_settings(&scene).await?;
         let codes = store.codes_for_scene(&scene).await?;
         Ok(Self {
             scene,
             label,
+            group,
             query,
             totals,
             cohorts,
@@ -101,30 +205,29 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Every day of the query's range with its scans (of the query's scene, or of all).
+/// Every day of the query's range with its counts, of the scope's scenes.
 async fn daily(
     store: &Store,
     query: &StatsQuery,
+    scope: Scope<'_>,
     offset: UtcOffset,
-) -> Result<Vec<(Date, i64)>, StoreError> {
-    let counts = store
-        .daily_scans(query.time_range(offset), query.scene.as_deref())
-        .await?;
+) -> Result<Vec<(Date, DayCounts)>, StoreError> {
+    let counts = store.daily_counts(query.time_range(offset), scope).await?;
     Ok(every_day(query, &counts))
 }
 
-/// Every day of the query's range with its count in `counts`, which has only the days
-/// with scans, by [`epoch_day`] (as `Store::daily_scans` numbers them); zero for the rest,
+/// Every day of the query's range with its counts in `counts`, which has only the days
+/// with any, by [`epoch_day`] (as `Store::daily_counts` numbers them); zeros for the rest,
 /// so a chart shows quiet days as days.
-fn every_day(query: &StatsQuery, counts: &[(i64, i64)]) -> Vec<(Date, i64)> {
+fn every_day(query: &StatsQuery, counts: &[(i64, DayCounts)]) -> Vec<(Date, DayCounts)> {
     query
         .days()
         .map(|date| {
-            let scans = counts
+            let day = counts
                 .iter()
                 .find(|(day, _)| *day == epoch_day(date))
-                .map_or(0, |(_, n)| *n);
-            (date, scans)
+                .map_or_else(DayCounts::default, |(_, counts)| *counts);
+            (date, day)
         })
         .collect()
 }
@@ -142,7 +245,10 @@ mod tests {
     use time::macros::{date, offset};
 
     use super::*;
-    use crate::domain::{AccountEvent, CodeRequest, EventKind, Lifetime, Ticket};
+    use crate::domain::{
+        AccountEvent, Change, CodeRequest, EventKind, GroupName, Lifetime, SceneLabel,
+        SettingsChange, Ticket,
+    };
 
     /// Beijing time, the default offset of the statistics.
     const BEIJING: UtcOffset = offset!(+8);
@@ -181,6 +287,17 @@ mod tests {
         store.store_event(event).await.unwrap();
     }
 
+    async fn name(store: &Store, scene: &str, label: &str) {
+        let change = SettingsChange {
+            label: Change::to(SceneLabel::parse(label).unwrap()),
+            group: Change::Keep,
+        };
+        store
+            .save_scene_settings(&key(scene), change)
+            .await
+            .unwrap();
+    }
+
     /// Scene "10": three users on 1 January. Scene "2": one user twice on the 2nd and
     /// another on the 3rd. Scene "poster": a new follower half an hour into the 2nd in
     /// Beijing (still the 1st in UTC), and a label. Scene "idle": a label only. Besides: a
@@ -204,32 +321,54 @@ mod tests {
         .await;
         push(&store, "f", DAY0 + 400, EventKind::Subscribe, None).await;
         push(&store, "a", DAY0 + 2 * DAY, EventKind::Unsubscribe, None).await;
-        store.set_label(&key("poster"), "Poster").await.unwrap();
-        store
-            .set_label(&key("idle"), "Not yet printed")
-            .await
-            .unwrap();
+        name(&store, "poster", "Poster").await;
+        name(&store, "idle", "Not yet printed").await;
         (dir, store)
     }
 
-    fn days(daily: &[(Date, i64)]) -> Vec<i64> {
-        daily.iter().map(|(_, scans)| *scans).collect()
+    /// Puts `scenes` in `group`.
+    async fn group(store: &Store, group: &str, scenes: &[&str]) {
+        for scene in scenes {
+            let change = SettingsChange {
+                label: Change::Keep,
+                group: Change::to(GroupName::parse(group).unwrap()),
+            };
+            store
+                .save_scene_settings(&key(scene), change)
+                .await
+                .unwrap();
+        }
+    }
+
+    fn days(daily: &[(Date, DayCounts)]) -> Vec<i64> {
+        daily.iter().map(|(_, day)| day.scans).collect()
+    }
+
+    fn scans(scans: i64) -> DayCounts {
+        DayCounts {
+            scans,
+            ..DayCounts::default()
+        }
     }
 
     #[test]
     fn every_day_of_the_range_is_there_with_zero_for_days_without_scans() {
         let range = query("from=2000-01-01&to=2000-01-04");
-        let counts = [(10_957, 2), (10_959, 5)];
+        let lost = DayCounts {
+            lost: 1,
+            ..DayCounts::default()
+        };
+        let counts = [(10_957, scans(2)), (10_959, lost)];
 
         let daily = every_day(&range, &counts);
 
         assert_eq!(
             daily,
             [
-                (date!(2000 - 01 - 01), 2),
-                (date!(2000 - 01 - 02), 0),
-                (date!(2000 - 01 - 03), 5),
-                (date!(2000 - 01 - 04), 0),
+                (date!(2000 - 01 - 01), scans(2)),
+                (date!(2000 - 01 - 02), scans(0)),
+                (date!(2000 - 01 - 03), lost),
+                (date!(2000 - 01 - 04), scans(0)),
             ]
         );
     }
@@ -320,5 +459,65 @@ mod tests {
         assert_eq!(days(&report.daily), [0, 1, 0, 0]);
         assert_eq!(report.codes.len(), 1);
         assert_eq!(report.codes[0].action_name, "QR_STR_SCENE");
+    }
+
+    #[actix_web::test]
+    async fn a_query_naming_a_group_keeps_its_scenes_and_counts_them_alone() {
+        let (_dir, store) = sample(BEIJING).await;
+        group(&store, "East", &["10", "2"]).await;
+        group(&store, "West", &["poster"]).await;
+
+        let report = Report::gather(&store, query("from=2000-01-01&to=2000-01-04&group=East"))
+            .await
+            .unwrap();
+
+        let scenes: Vec<_> = report.scenes.iter().map(|s| s.scene.as_str()).collect();
+        assert_eq!(scenes, ["2", "10"]);
+        assert_eq!(report.group_names, ["East", "West"]);
+        // User "a" scanned both scenes: one unique user of the group.
+        let totals = report.totals;
+        assert_eq!((totals.scans, totals.unique_users), (6, 4));
+        assert_eq!((totals.other_follows, totals.unfollows), (0, 0));
+        assert_eq!(days(&report.daily), [3, 2, 1, 0]);
+        assert!(report.cohorts.is_some());
+    }
+
+    #[actix_web::test]
+    async fn the_groups_view_has_a_line_per_group_and_one_for_the_scenes_in_none() {
+        let (_dir, store) = sample(BEIJING).await;
+        group(&store, "East", &["10", "2"]).await;
+        group(&store, "West", &["poster"]).await;
+
+        let report = Report::gather(
+            &store,
+            query("from=2000-01-01&to=2000-01-04&view=groups&sort=scans"),
+        )
+        .await
+        .unwrap();
+
+        let groups = report.groups.unwrap();
+        let names: Vec<_> = groups.iter().map(|g| g.group.as_deref()).collect();
+        assert_eq!(names, [Some("East"), Some("West"), None]);
+        let east = &groups[0];
+        assert_eq!(east.scenes, ["2", "10"]);
+        assert_eq!(
+            (east.scans, east.new_followers, east.unique_users, east.lost),
+            (6, 0, 4, 0)
+        );
+        assert_eq!((groups[1].scans, groups[1].new_followers), (1, 1));
+        assert_eq!(groups[2].scenes, ["idle"]);
+    }
+
+    #[actix_web::test]
+    async fn a_search_finds_scenes_by_key_or_label_ignoring_case() {
+        let (_dir, store) = sample(BEIJING).await;
+
+        let by_label = Report::gather(&store, query("q=NOT%20YET")).await.unwrap();
+        let by_key = Report::gather(&store, query("q=Post")).await.unwrap();
+
+        assert_eq!(by_label.scenes.len(), 1);
+        assert_eq!(by_label.scenes[0].scene, "idle");
+        assert_eq!(by_key.scenes.len(), 1);
+        assert_eq!(by_key.scenes[0].scene, "poster");
     }
 }

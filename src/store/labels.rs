@@ -1,4 +1,4 @@
-//! Names staff give to scenes.
+//! Names staff give to scenes: a label each, and a group that several scenes share.
 
 use std::future::ready;
 use std::sync::Arc;
@@ -8,13 +8,61 @@ use moka::ops::compute::Op;
 
 use super::writer::Job;
 use super::{Store, StoreError, unix_now};
-use crate::domain::SceneKey;
+use crate::domain::{Change, SceneKey, SettingsChange};
 
-/// Longest label, in characters.
-pub const MAX_LABEL_CHARS: usize = 100;
+/// A scene's settings as stored: none for a scene never configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SceneSettings {
+    pub label: Option<String>,
+    pub group: Option<String>,
+}
+
+/// Writes a change to a scene's settings (inside the writer's transaction).
+pub(super) async fn write_settings(
+    connection: &mut sqlx::SqliteConnection,
+    scene: &str,
+    change: &SettingsChange,
+) -> Result<(), sqlx::Error> {
+    match &change.label {
+        Change::Keep => {}
+        Change::Remove => write_label(&mut *connection, scene, None).await?,
+        Change::Set(label) => write_label(&mut *connection, scene, Some(label.as_str())).await?,
+    }
+    match &change.group {
+        Change::Keep => {}
+        Change::Remove => {
+            sqlx::query("DELETE FROM scene_groups WHERE scene = ?")
+                .bind(scene)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Change::Set(group) => {
+            sqlx::query(
+                "INSERT INTO scene_groups (scene, group_name, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (scene) DO UPDATE SET
+                     group_name = excluded.group_name, updated_at = excluded.updated_at",
+            )
+            .bind(scene)
+            .bind(group.as_str())
+            .bind(unix_now())
+            .execute(&mut *connection)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The label a change leaves, if it changes the label: what the label cache records.
+pub(super) fn changed_label(change: &SettingsChange) -> Option<Option<String>> {
+    match &change.label {
+        Change::Keep => None,
+        Change::Remove => Some(None),
+        Change::Set(label) => Some(Some(label.as_str().to_string())),
+    }
+}
 
 /// Writes a label (inside the writer's transaction); `None` removes it.
-pub(super) async fn write_label(
+async fn write_label(
     connection: &mut sqlx::SqliteConnection,
     scene: &str,
     label: Option<&str>,
@@ -96,19 +144,32 @@ impl LabelCache {
 }
 
 impl Store {
-    /// Names `scene`; an empty label removes the name. Returns once it is committed (and
-    /// in the cache: the writer records it there before answering). Only a valid key is
-    /// written; reads take any text, and one that is no key finds no label.
-    pub async fn set_label(&self, scene: &SceneKey, label: &str) -> Result<(), StoreError> {
-        let label = (!label.is_empty()).then(|| label.to_string());
+    /// Changes the label and the group of `scene`. Returns once it is committed (and a new
+    /// label in the cache: the writer records it there before answering). Only a valid key
+    /// is written; reads take any text, and one that is no key finds no settings.
+    pub async fn save_scene_settings(
+        &self,
+        scene: &SceneKey,
+        change: SettingsChange,
+    ) -> Result<(), StoreError> {
         self.jobs
-            .write(|done| Job::Label {
+            .write(|done| Job::SceneSettings {
                 scene: scene.clone(),
-                label,
+                change,
                 done,
             })
             .await?;
         Ok(())
+    }
+
+    /// The label and group of `scene`.
+    pub async fn scene_settings(&self, scene: &str) -> Result<SceneSettings, StoreError> {
+        let label = self.label(scene).await?;
+        let group = sqlx::query_scalar("SELECT group_name FROM scene_groups WHERE scene = ?")
+            .bind(scene)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(SceneSettings { label, group })
     }
 
     /// The label of `scene`, from memory after the first look-up.
@@ -134,6 +195,14 @@ mod tests {
         SceneKey::parse("7").unwrap()
     }
 
+    /// A change of the label alone.
+    fn label(text: &str) -> SettingsChange {
+        SettingsChange {
+            label: Change::to(crate::domain::SceneLabel::parse(text).unwrap()),
+            group: Change::Keep,
+        }
+    }
+
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("labels.db").display());
@@ -144,13 +213,19 @@ mod tests {
     #[actix_web::test]
     async fn a_label_read_before_a_save_does_not_replace_the_saved_one() {
         let (_dir, store) = store().await;
-        store.set_label(&seven(), "old").await.unwrap();
+        store
+            .save_scene_settings(&seven(), label("old"))
+            .await
+            .unwrap();
         store.labels.labels.invalidate("7").await;
         // A page's read: from the database, before the save below commits.
         let read_under = store.label_generation();
         let read = Some("old".to_string());
 
-        store.set_label(&seven(), "new").await.unwrap();
+        store
+            .save_scene_settings(&seven(), label("new"))
+            .await
+            .unwrap();
         store.labels.keep_read("7", &read, read_under).await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("new"));
@@ -181,11 +256,17 @@ mod tests {
     #[actix_web::test]
     async fn nor_when_the_saved_one_has_left_the_cache_meanwhile() {
         let (_dir, store) = store().await;
-        store.set_label(&seven(), "old").await.unwrap();
+        store
+            .save_scene_settings(&seven(), label("old"))
+            .await
+            .unwrap();
         let read_under = store.label_generation();
         let read = Some("old".to_string());
 
-        store.set_label(&seven(), "new").await.unwrap();
+        store
+            .save_scene_settings(&seven(), label("new"))
+            .await
+            .unwrap();
         store.labels.labels.invalidate("7").await;
         store.labels.keep_read("7", &read, read_under).await;
 
@@ -195,7 +276,10 @@ mod tests {
     #[actix_web::test]
     async fn a_label_read_with_no_save_since_is_kept() {
         let (_dir, store) = store().await;
-        store.set_label(&seven(), "kept").await.unwrap();
+        store
+            .save_scene_settings(&seven(), label("kept"))
+            .await
+            .unwrap();
         store.labels.labels.invalidate("7").await;
 
         assert_eq!(store.label("7").await.unwrap().as_deref(), Some("kept"));

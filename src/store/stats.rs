@@ -1,4 +1,5 @@
-//! Channel statistics: scans, new followers, unique users and lost followers per scene.
+//! Channel statistics: scans, new followers, unique users and lost followers per scene,
+//! and over a [`Scope`]: all scenes, one, or a group's.
 //!
 //! Everything comes from the aggregates the writer keeps per scene and day (see
 //! `aggregates` and `user_sets`), never from the raw events, so a page costs the same
@@ -19,6 +20,8 @@ use crate::domain::TimeRange;
 pub struct SceneStats {
     pub scene: String,
     pub label: Option<String>,
+    /// The group staff put the scene in, if any.
+    pub group: Option<String>,
     /// Kinds of the codes created for the scene: `temporary`, `permanent`, both, or none
     /// (a scene scanned from a code made elsewhere).
     pub kinds: Vec<String>,
@@ -64,6 +67,45 @@ pub struct CohortRetention {
     pub d30: Option<f64>,
 }
 
+/// One day's counts: scans and new followers of the day, and how many of that day's new
+/// followers were lost since.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    pub scans: i64,
+    pub new_followers: i64,
+    pub lost: i64,
+}
+
+/// The scenes a total counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    Scene(&'a str),
+    /// The scenes of the group of this name.
+    Group(&'a str),
+}
+
+impl<'a> Scope<'a> {
+    /// The condition on a `scene` column that keeps the scope's scenes, written with the
+    /// scope's value as parameter `?3`: a query of its own for each scope, rather than one
+    /// with `(?3 IS NULL OR scene = ?3)`, which keeps SQLite off the scene indexes.
+    fn condition(self) -> &'static str {
+        match self {
+            Scope::All => "scene IS NOT NULL",
+            Scope::Scene(_) => "scene = ?3",
+            Scope::Group(_) => "scene IN (SELECT scene FROM scene_groups WHERE group_name = ?3)",
+        }
+    }
+
+    /// The value of parameter `?3` (`NULL` for all scenes, whose condition leaves it out).
+    fn value(self) -> Option<&'a str> {
+        match self {
+            Scope::All => None,
+            Scope::Scene(value) | Scope::Group(value) => Some(value),
+        }
+    }
+}
+
 /// Retained new followers and their share, from the counts.
 pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
     let retained = new_followers - lost;
@@ -90,9 +132,11 @@ impl Store {
                  SELECT scene FROM counts WHERE scans > 0 OR lost > 0
                  UNION SELECT scene FROM codes
                  UNION SELECT scene FROM labels
+                 UNION SELECT scene FROM scene_groups
              )
              SELECT s.scene,
                     l.label,
+                    g.group_name,
                     (SELECT group_concat(kind) FROM
                         (SELECT DISTINCT kind FROM codes WHERE codes.scene = s.scene ORDER BY kind))
                         AS kinds,
@@ -102,7 +146,8 @@ impl Store {
                     c.last_scan
              FROM scenes s
              LEFT JOIN counts c ON c.scene = s.scene
-             LEFT JOIN labels l ON l.scene = s.scene",
+             LEFT JOIN labels l ON l.scene = s.scene
+             LEFT JOIN scene_groups g ON g.scene = s.scene",
         )
         .bind(from_day)
         .bind(to_day)
@@ -117,6 +162,7 @@ impl Store {
                     unique_users: unique_users.get(&scene).copied().unwrap_or(0),
                     scene,
                     label: row.try_get("label")?,
+                    group: row.try_get("group_name")?,
                     kinds: kinds
                         .map(|k| k.split(',').map(str::to_string).collect())
                         .unwrap_or_default(),
@@ -129,33 +175,31 @@ impl Store {
             .collect()
     }
 
-    /// Totals over the range, for one scene or for all.
-    pub async fn totals(
-        &self,
-        range: TimeRange,
-        scene: Option<&str>,
-    ) -> Result<Totals, StoreError> {
+    /// Totals over the range, of the scope's scenes.
+    pub async fn totals(&self, range: TimeRange, scope: Scope<'_>) -> Result<Totals, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let counts = sqlx::query(
+        let counts_sql = format!(
             "SELECT COALESCE(SUM(scans), 0) AS scans,
                     COALESCE(SUM(new_followers), 0) AS new_followers,
                     COALESCE(SUM(lost), 0) AS lost
              FROM scene_days
-             WHERE (?3 IS NULL OR scene = ?3) AND day >= ?1 AND day < ?2",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .bind(scene)
-        .fetch_one(&self.reader)
-        .await?;
-        let (unique_users, unique_users_estimated) = match scene {
-            Some(scene) => (self.unique_users_of(range, Some(scene)).await?, false),
-            None => self.unique_users_of_all(range).await?,
+             WHERE day >= ?1 AND day < ?2 AND {}",
+            scope.condition()
+        );
+        let counts = sqlx::query(&counts_sql)
+            .bind(from_day)
+            .bind(to_day)
+            .bind(scope.value())
+            .fetch_one(&self.reader)
+            .await?;
+        let (unique_users, unique_users_estimated) = match scope {
+            Scope::All => self.unique_users_of_all(range).await?,
+            scope => (self.unique_users_of(range, scope).await?, false),
         };
         // Follows not from a code and unfollows belong to no scene.
-        let (other_follows, unfollows) = match scene {
-            Some(_) => (0, 0),
-            None => {
+        let (other_follows, unfollows) = match scope {
+            Scope::Scene(_) | Scope::Group(_) => (0, 0),
+            Scope::All => {
                 let row = sqlx::query(
                     "SELECT COALESCE(SUM(other_follows), 0) AS other_follows,
                             COALESCE(SUM(unfollows), 0) AS unfollows
@@ -179,32 +223,63 @@ impl Store {
         })
     }
 
-    /// D1, D7 and D30 retention of the scene's new followers of the range (all scenes'
-    /// when `scene` is `None`), as of `now` (Unix seconds).
+    /// Distinct users who scanned over the range, per group: `None` for the scenes in no
+    /// group. A user who scanned two scenes of a group counts once for it.
+    pub async fn group_unique_users(
+        &self,
+        range: TimeRange,
+    ) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let mut sets: HashMap<Option<String>, Vec<Vec<u8>>> = HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT g.group_name, u.users
+             FROM scene_day_users u LEFT JOIN scene_groups g ON g.scene = u.scene
+             WHERE u.day >= ?1 AND u.day < ?2",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .fetch(&self.reader);
+        while let Some(row) = rows.try_next().await? {
+            sets.entry(row.try_get("group_name")?)
+                .or_default()
+                .push(row.try_get("users")?);
+        }
+        Ok(sets
+            .into_iter()
+            .map(|(group, days)| {
+                let users = union_size(days.iter().map(Vec::as_slice));
+                (group, i64::try_from(users).unwrap_or(i64::MAX))
+            })
+            .collect())
+    }
+
+    /// D1, D7 and D30 retention of the new followers of the range from the scope's scenes,
+    /// as of `now` (Unix seconds).
     pub async fn cohort_retention(
         &self,
         range: TimeRange,
-        scene: Option<&str>,
+        scope: Scope<'_>,
         now: i64,
     ) -> Result<CohortRetention, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS followed,
+                    COALESCE(SUM(unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4), 0)
+                        AS kept
+             FROM follows
+             WHERE followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4 AND {}",
+            scope.condition()
+        );
         let mut shares = [None; 3];
         for (share, days) in shares.iter_mut().zip([1_i64, 7, 30]) {
             let window = days * aggregates::SECONDS_PER_DAY;
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS followed,
-                        COALESCE(SUM(unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4), 0)
-                            AS kept
-                 FROM follows
-                 WHERE scene IS NOT NULL AND (?3 IS NULL OR scene = ?3)
-                   AND followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4",
-            )
-            .bind(range.from)
-            .bind(range.to)
-            .bind(scene)
-            .bind(window)
-            .bind(now)
-            .fetch_one(&self.reader)
-            .await?;
+            let row = sqlx::query(&sql)
+                .bind(range.from)
+                .bind(range.to)
+                .bind(scope.value())
+                .bind(window)
+                .bind(now)
+                .fetch_one(&self.reader)
+                .await?;
             let (followed, kept): (i64, i64) = (row.try_get("followed")?, row.try_get("kept")?);
             *share = (followed > 0).then(|| kept as f64 / followed as f64);
         }
@@ -238,22 +313,20 @@ impl Store {
             .collect())
     }
 
-    /// One scene's unique users over the range (every scene's with `None`), exact.
-    async fn unique_users_of(
-        &self,
-        range: TimeRange,
-        scene: Option<&str>,
-    ) -> Result<i64, StoreError> {
+    /// The unique users of the scope's scenes over the range, exact: the union of their
+    /// days' sets.
+    async fn unique_users_of(&self, range: TimeRange, scope: Scope<'_>) -> Result<i64, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let days: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT users FROM scene_day_users
-             WHERE (?3 IS NULL OR scene = ?3) AND day >= ?1 AND day < ?2",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .bind(scene)
-        .fetch_all(&self.reader)
-        .await?;
+        let sql = format!(
+            "SELECT users FROM scene_day_users WHERE day >= ?1 AND day < ?2 AND {}",
+            scope.condition()
+        );
+        let days: Vec<Vec<u8>> = sqlx::query_scalar(&sql)
+            .bind(from_day)
+            .bind(to_day)
+            .bind(scope.value())
+            .fetch_all(&self.reader)
+            .await?;
         let users = union_size(days.iter().map(Vec::as_slice));
         Ok(i64::try_from(users).unwrap_or(i64::MAX))
     }
@@ -273,7 +346,7 @@ impl Store {
         .fetch_one(&self.reader)
         .await?;
         if held <= EXACT_UNION_LIMIT {
-            Ok((self.unique_users_of(range, None).await?, false))
+            Ok((self.unique_users_of(range, Scope::All).await?, false))
         } else {
             Ok((self.unique_users_estimate(range).await?, true))
         }
@@ -303,28 +376,38 @@ impl Store {
         )
     }
 
-    /// Scans per day, for one scene or for all: `(day number, scans)` for the days that
-    /// have any, where day `n` starts at Unix time `n * 86400 - offset` in the store's
-    /// offset.
-    pub async fn daily_scans(
+    /// Scans, new followers and lost followers per day, of the scope's scenes:
+    /// `(day number, counts)` for the days that have any, where day `n` starts at Unix
+    /// time `n * 86400 - offset` in the store's offset.
+    pub async fn daily_counts(
         &self,
         range: TimeRange,
-        scene: Option<&str>,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        scope: Scope<'_>,
+    ) -> Result<Vec<(i64, DayCounts)>, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let rows = sqlx::query(
-            "SELECT day, SUM(scans) AS scans
+        let sql = format!(
+            "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
+                    SUM(lost) AS lost
              FROM scene_days
-             WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR scene = ?3)
-             GROUP BY day HAVING SUM(scans) > 0 ORDER BY day",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .bind(scene)
-        .fetch_all(&self.reader)
-        .await?;
+             WHERE day >= ?1 AND day < ?2 AND {}
+             GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
+            scope.condition()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(from_day)
+            .bind(to_day)
+            .bind(scope.value())
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("day")?, row.try_get("scans")?)))
+            .map(|row| {
+                let counts = DayCounts {
+                    scans: row.try_get("scans")?,
+                    new_followers: row.try_get("new_followers")?,
+                    lost: row.try_get("lost")?,
+                };
+                Ok((row.try_get("day")?, counts))
+            })
             .collect()
     }
 }

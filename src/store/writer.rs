@@ -1,4 +1,4 @@
-//! The single writer: every write to the database (scan events, new codes, labels), with
+//! The single writer: every write to the database (scan events, new codes, scene settings), with
 //! group commit, on one connection that is thrown away after any failed write.
 //!
 //! Each write waits for its own transaction to be committed before its caller answers
@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::labels::LabelCache;
-use crate::domain::{AccountEvent, CodeRequest, SceneKey, Ticket};
+use crate::domain::{AccountEvent, CodeRequest, SceneKey, SettingsChange, Ticket};
 
 /// Most writes in one transaction: bounds the wait of the last one in a batch.
 const MAX_BATCH: usize = 512;
@@ -86,10 +86,10 @@ pub(super) enum Job {
         ticket: Ticket,
         done: oneshot::Sender<Outcome>,
     },
-    /// A scene's name; `None` removes it.
-    Label {
+    /// A scene's label and group, each set, removed or kept.
+    SceneSettings {
         scene: SceneKey,
-        label: Option<String>,
+        change: SettingsChange,
         done: oneshot::Sender<Outcome>,
     },
     /// Every statistics aggregate computed again from the raw events.
@@ -101,7 +101,7 @@ impl Job {
         let done = match self {
             Job::Event { done, .. }
             | Job::Code { done, .. }
-            | Job::Label { done, .. }
+            | Job::SceneSettings { done, .. }
             | Job::RebuildStatistics { done } => done,
         };
         // The caller may have given up waiting (the callback's deadline); the write
@@ -328,8 +328,10 @@ impl Writer {
             Ok(outcomes) => {
                 self.health.succeeded();
                 for job in batch.iter() {
-                    if let Job::Label { scene, label, .. } = job {
-                        self.labels.saved(scene, label.clone()).await;
+                    if let Job::SceneSettings { scene, change, .. } = job
+                        && let Some(label) = super::labels::changed_label(change)
+                    {
+                        self.labels.saved(scene, label).await;
                     }
                 }
                 for (job, stored) in batch.drain(..).zip(outcomes) {
@@ -440,8 +442,8 @@ async fn write_one(
             super::codes::insert_code(connection, code, ticket).await?;
             Ok(Stored::New)
         }
-        Job::Label { scene, label, .. } => {
-            super::labels::write_label(connection, scene, label.as_deref()).await?;
+        Job::SceneSettings { scene, change, .. } => {
+            super::labels::write_settings(connection, scene, change).await?;
             Ok(Stored::New)
         }
         Job::RebuildStatistics { .. } => {

@@ -220,6 +220,19 @@ impl TestApp {
         read(&url, self.client.post(&url).send_body(body)).await
     }
 
+    /// PUT `body` to `path` on scene-qr, with `headers` (an `Origin`, say).
+    pub async fn put(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Response {
+        let url = format!("{}{path}", self.address);
+        let mut request = self
+            .client
+            .put(&url)
+            .insert_header(("Content-Type", "application/json"));
+        for header in headers {
+            request = request.insert_header(*header);
+        }
+        read(&url, request.send_body(body.to_string())).await
+    }
+
     /// POST a form, as a browser on scene-qr's own page would.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
         let body = form_urlencoded::Serializer::new(String::new())

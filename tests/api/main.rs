@@ -5,6 +5,7 @@ mod browser;
 mod caching;
 mod callback;
 mod cli;
+mod groups;
 mod hardening;
 mod helpers;
 mod outcomes;
