@@ -40,7 +40,8 @@ CREATE TABLE account_days (
 
 -- Who scanned: per scene and day the exact set of users (sorted 64-bit hashes of their
 -- openids, 8 bytes each), and per day a HyperLogLog sketch of every user who scanned any
--- scene (16,384 one-byte registers). See src/store/user_sets.rs.
+-- scene (16,384 one-byte registers, in 64 rows of 256 so that a scan rewrites one small row,
+-- not 16 KiB). See src/store/user_sets.rs.
 CREATE TABLE scene_day_users (
     day           INTEGER NOT NULL,
     scene         TEXT    NOT NULL,
@@ -50,9 +51,11 @@ CREATE TABLE scene_day_users (
 CREATE INDEX scene_day_users_by_scene ON scene_day_users (scene, day);
 
 CREATE TABLE day_users (
-    day           INTEGER PRIMARY KEY,
-    sketch        BLOB    NOT NULL
-);
+    day           INTEGER NOT NULL,
+    part          INTEGER NOT NULL,             -- registers part * 256 to part * 256 + 255
+    registers     BLOB    NOT NULL,
+    PRIMARY KEY (day, part)
+) WITHOUT ROWID;
 
 -- What the aggregates were computed under: the day boundaries move with the offset.
 CREATE TABLE stats_meta (

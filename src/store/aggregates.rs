@@ -16,7 +16,7 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use super::user_sets::{Sketch, UserSet, user_hash};
+use super::user_sets::{PART_REGISTERS, Sketch, UserSet, user_hash};
 use crate::domain::{AccountEvent, EventKind};
 
 pub const SECONDS_PER_DAY: i64 = 86_400;
@@ -95,7 +95,8 @@ async fn count_scan(
 }
 
 /// Adds the user who scanned to the scene's set of the day and to the day's sketch, each
-/// written back only when it changed.
+/// written back only when it changed (a user already in the scene's set is already in the
+/// sketch).
 async fn count_user(
     connection: &mut SqliteConnection,
     scene: &str,
@@ -110,34 +111,41 @@ async fn count_user(
             .fetch_optional(&mut *connection)
             .await?;
     let mut users = stored.map_or_else(UserSet::default, |b| UserSet::from_bytes(&b));
-    if users.insert(hash) {
-        sqlx::query(
-            "INSERT INTO scene_day_users (day, scene, users) VALUES (?1, ?2, ?3)
-             ON CONFLICT (day, scene) DO UPDATE SET users = excluded.users",
-        )
-        .bind(day)
-        .bind(scene)
-        .bind(users.to_bytes())
-        .execute(&mut *connection)
-        .await?;
+    if !users.insert(hash) {
+        return Ok(());
     }
-    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT sketch FROM day_users WHERE day = ?1")
-        .bind(day)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let mut sketch = stored
-        .and_then(|b| Sketch::from_bytes(&b))
-        .unwrap_or_default();
-    if sketch.insert(hash) {
-        sqlx::query(
-            "INSERT INTO day_users (day, sketch) VALUES (?1, ?2)
-             ON CONFLICT (day) DO UPDATE SET sketch = excluded.sketch",
-        )
-        .bind(day)
-        .bind(sketch.as_bytes())
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query(
+        "INSERT INTO scene_day_users (day, scene, users) VALUES (?1, ?2, ?3)
+         ON CONFLICT (day, scene) DO UPDATE SET users = excluded.users",
+    )
+    .bind(day)
+    .bind(scene)
+    .bind(users.to_bytes())
+    .execute(&mut *connection)
+    .await?;
+
+    let (register, rank) = Sketch::register_of(hash);
+    let part = (register / PART_REGISTERS) as i64;
+    let stored: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT registers FROM day_users WHERE day = ?1 AND part = ?2")
+            .bind(day)
+            .bind(part)
+            .fetch_optional(&mut *connection)
+            .await?;
+    let mut registers = stored.unwrap_or_else(|| vec![0; PART_REGISTERS]);
+    match registers.get_mut(register % PART_REGISTERS) {
+        Some(kept) if *kept < rank => *kept = rank,
+        _ => return Ok(()),
     }
+    sqlx::query(
+        "INSERT INTO day_users (day, part, registers) VALUES (?1, ?2, ?3)
+         ON CONFLICT (day, part) DO UPDATE SET registers = excluded.registers",
+    )
+    .bind(day)
+    .bind(part)
+    .bind(registers)
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }
 
@@ -394,11 +402,14 @@ async fn rebuild_user_sets(
             .await?;
     }
     for (day, sketch) in by_day {
-        sqlx::query("INSERT INTO day_users (day, sketch) VALUES (?1, ?2)")
-            .bind(day)
-            .bind(sketch.as_bytes())
-            .execute(&mut *connection)
-            .await?;
+        for part in 0..Sketch::parts() {
+            sqlx::query("INSERT INTO day_users (day, part, registers) VALUES (?1, ?2, ?3)")
+                .bind(day)
+                .bind(part as i64)
+                .bind(sketch.part(part))
+                .execute(&mut *connection)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -355,15 +355,15 @@ impl Store {
     /// Unique users over all scenes in the range, estimated from the days' sketches.
     async fn unique_users_estimate(&self, range: TimeRange) -> Result<i64, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let days: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT sketch FROM day_users WHERE day >= ?1 AND day < ?2")
+        let parts: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT part, registers FROM day_users WHERE day >= ?1 AND day < ?2")
                 .bind(from_day)
                 .bind(to_day)
                 .fetch_all(&self.reader)
                 .await?;
         let mut sketch = Sketch::default();
-        for day in &days {
-            sketch.merge(day);
+        for (part, registers) in &parts {
+            sketch.merge_part(usize::try_from(*part).unwrap_or(usize::MAX), registers);
         }
         Ok(i64::try_from(sketch.estimate()).unwrap_or(i64::MAX))
     }

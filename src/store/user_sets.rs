@@ -73,6 +73,8 @@ pub fn union_size<'a>(sets: impl IntoIterator<Item = &'a [u8]>) -> usize {
 /// Bits of the hash that choose a register: 2^14 registers, one byte each.
 const PRECISION: u32 = 14;
 const REGISTERS: usize = 1 << PRECISION;
+/// Registers per stored row: a scan rewrites one row of this many bytes.
+pub const PART_REGISTERS: usize = 256;
 
 /// A HyperLogLog sketch (Flajolet et al.): 2^14 registers of the highest rank seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,22 +87,17 @@ impl Default for Sketch {
 }
 
 impl Sketch {
-    /// A stored sketch; `None` if the bytes are not one.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        (bytes.len() == REGISTERS).then(|| Self(bytes.to_vec()))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Adds `hash`; whether a register changed (and the sketch must be stored again).
-    pub fn insert(&mut self, hash: u64) -> bool {
+    /// The register `hash` counts in, and the rank it brings: the position of the first 1
+    /// in the bits left after the register's (a marker bit caps it when they are all 0).
+    pub fn register_of(hash: u64) -> (usize, u8) {
         let register = (hash >> (64 - PRECISION)) as usize;
-        // The position of the first 1 in the remaining bits; the marker bit caps it when
-        // they are all zero.
         let rest = (hash << PRECISION) | (1 << (PRECISION - 1));
-        let rank = rest.leading_zeros() as u8 + 1;
+        (register, rest.leading_zeros() as u8 + 1)
+    }
+
+    /// Adds `hash`; whether a register changed.
+    pub fn insert(&mut self, hash: u64) -> bool {
+        let (register, rank) = Self::register_of(hash);
         if rank > self.0[register] {
             self.0[register] = rank;
             true
@@ -109,10 +106,26 @@ impl Sketch {
         }
     }
 
-    /// Adds every user counted in `other`.
-    pub fn merge(&mut self, other: &[u8]) {
-        for (mine, theirs) in self.0.iter_mut().zip(other) {
-            *mine = (*mine).max(*theirs);
+    /// Stored part `part` (registers `part * PART_REGISTERS` onwards).
+    pub fn part(&self, part: usize) -> &[u8] {
+        let start = part * PART_REGISTERS;
+        self.0
+            .get(start..start + PART_REGISTERS)
+            .unwrap_or_default()
+    }
+
+    /// How many parts a sketch is stored in.
+    pub fn parts() -> usize {
+        REGISTERS / PART_REGISTERS
+    }
+
+    /// Adds every user counted in stored part `part` of another sketch.
+    pub fn merge_part(&mut self, part: usize, registers: &[u8]) {
+        let start = part * PART_REGISTERS;
+        if let Some(mine) = self.0.get_mut(start..start + PART_REGISTERS) {
+            for (mine, theirs) in mine.iter_mut().zip(registers) {
+                *mine = (*mine).max(*theirs);
+            }
         }
     }
 
@@ -219,10 +232,11 @@ mod tests {
             b.insert(user_hash(&format!("o{n}")));
         }
 
-        a.merge(b.as_bytes());
+        for part in 0..Sketch::parts() {
+            a.merge_part(part, b.part(part));
+        }
 
         let estimate = a.estimate() as f64;
         assert!((estimate - 9_000.0).abs() <= 180.0, "{estimate}");
-        assert_eq!(Sketch::from_bytes(a.as_bytes()), Some(a));
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use crate::helpers::ChildApp;
 use crate::support::{Pusher, TOKEN, client, get_text, stored_openids};
 
-/// A 3 MiB tmpfs, mounted for the test and unmounted after it.
+/// An 8 MiB tmpfs, mounted for the test and unmounted after it: room for the database and
+/// the write-ahead log of the hundred pushes after space returns (each push, committed on
+/// its own, adds its event, its indexes and the statistics rows it changes to the log, which
+/// SQLite empties only at its checkpoint, about 4 MB).
 struct SmallDisk {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -23,7 +26,7 @@ impl SmallDisk {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let path = dir.path().to_path_buf();
         let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
             .arg(&path)
             .output()
             .map_err(|e| format!("cannot run mount: {e}"))?;
@@ -44,8 +47,8 @@ impl Drop for SmallDisk {
 fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).expect("create the filler");
     let chunk = vec![0u8; 16 * 1024];
-    // 3 MiB at most: bounded even if the disk were larger than asked.
-    for _ in 0..256 {
+    // 8 MiB at most: bounded even if the disk were larger than asked.
+    for _ in 0..512 {
         if file
             .write_all(&chunk)
             .and_then(|_| file.sync_all())
