@@ -67,11 +67,17 @@ impl Store {
             // a power cut, not only a crash of this process.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(WRITE_BUSY_TIMEOUT);
+        let reader_options = options.clone().read_only(true);
+        // The writer's statement journals (the pages a many-row INSERT changed, kept to
+        // undo that statement alone) in memory rather than in a temporary file: they are
+        // a few MB at most and never needed after a crash, and writing them to a file
+        // was a large part of the time of writing many events.
+        let options = options.pragma("temp_store", "memory");
         let mut connection = options.connect().await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.clone().read_only(true))
+            .connect_with(reader_options)
             .await?;
         let health = Arc::new(WriteHealth::default());
         let labels = labels::LabelCache::default();

@@ -22,11 +22,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use foldhash::{HashSet, HashSetExt};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -395,27 +396,11 @@ fn replaced(path: &Path) -> WriteFailure {
 async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {
     match job {
         Job::Event {
-            event: e,
-            received_at,
-            ..
+            event, received_at, ..
         } => {
-            let result = sqlx::query(
-                "INSERT INTO scan_events
-                     (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
-            )
-            .bind(&e.scene)
-            .bind(e.kind.as_str())
-            .bind(&e.event_key)
-            .bind(&e.openid)
-            .bind(&e.ticket)
-            .bind(e.is_new_follower())
-            .bind(e.created_at)
-            .bind(received_at)
-            .execute(&mut *connection)
-            .await?;
-            Ok(if result.rows_affected() == 1 {
+            let one = std::slice::from_ref(event);
+            let stored = write_events(connection, one, *received_at).await?;
+            Ok(if stored.contains(&Stored::New) {
                 Stored::New
             } else {
                 Stored::Duplicate
@@ -430,6 +415,93 @@ async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Store
             Ok(Stored::New)
         }
     }
+}
+
+/// Rows in one `INSERT` at most (8 values each; SQLite binds up to 32,766). Each
+/// statement is one trip to the thread sqlx runs the connection on, and a trip per event
+/// cost more than storing the event: two thread switches, each a wait for a core when
+/// the machine is busy.
+const EVENTS_PER_INSERT: usize = 512;
+
+/// The `INSERT` of 1, 2, 4, ... [`EVENTS_PER_INSERT`] events: a few texts, each
+/// prepared once and then reused from the connection's statement cache.
+static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut texts = Vec::new();
+    let mut rows = 1;
+    while rows <= EVENTS_PER_INSERT {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        texts.push(format!(
+            "INSERT INTO scan_events
+                 (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
+             VALUES {values}
+             ON CONFLICT (openid, created_at, event, event_key) DO NOTHING
+             RETURNING openid, created_at, event, event_key"
+        ));
+        rows *= 2;
+    }
+    texts
+});
+
+/// Stores events: the one place that says what storing an event
+/// means. Each becomes a row unless the same push (user, time, event and key) is stored
+/// already, by an earlier write or earlier in `events` (WeChat's retries); the outcomes
+/// say which, one per event, in order.
+async fn write_events(
+    connection: &mut SqliteConnection,
+    events: &[AccountEvent],
+    received_at: i64,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = rest.len().min(EVENTS_PER_INSERT);
+        // Down to a power of two: the statement texts there are.
+        let (group, later) = rest.split_at(1 << size.ilog2());
+        let text = INSERT_EVENTS
+            .get(group.len().ilog2() as usize)
+            .ok_or_else(|| {
+                sqlx::Error::Protocol(format!("no INSERT text for {} events", group.len()))
+            })?;
+        let mut insert = sqlx::query(text);
+        for e in group {
+            insert = insert
+                .bind(&e.scene)
+                .bind(e.kind.as_str())
+                .bind(&e.event_key)
+                .bind(&e.openid)
+                .bind(&e.ticket)
+                .bind(e.is_new_follower())
+                .bind(e.created_at)
+                .bind(received_at);
+        }
+        let rows = insert.fetch_all(&mut *connection).await?;
+        // The rows added; an event is new if its row is among them, and only the first
+        // of two equal events in a group can be.
+        let mut added = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            added.insert((
+                row.try_get::<&str, _>(0)?,
+                row.try_get::<i64, _>(1)?,
+                row.try_get::<&str, _>(2)?,
+                row.try_get::<&str, _>(3)?,
+            ));
+        }
+        for e in group {
+            let key = (
+                e.openid.as_str(),
+                e.created_at,
+                e.kind.as_str(),
+                e.event_key.as_str(),
+            );
+            outcomes.push(if added.remove(&key) {
+                Stored::New
+            } else {
+                Stored::Duplicate
+            });
+        }
+        rest = later;
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]
