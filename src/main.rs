@@ -1,7 +1,10 @@
+use std::io::Write;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::ExitCode;
 
 use scene_qr::auth;
+use scene_qr::import;
 use scene_qr::settings::{Command, Settings};
 use scene_qr::startup::Application;
 use scene_qr::telemetry;
@@ -16,8 +19,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::HashPassword { name }) = &settings.command {
-        return hash_password(name);
+    match &settings.command {
+        Some(Command::HashPassword { name }) => return hash_password(name),
+        Some(Command::ImportEvents {
+            file,
+            server_stopped,
+        }) => {
+            let sharing = if *server_stopped {
+                import::Sharing::Alone
+            } else {
+                import::Sharing::WithServer
+            };
+            return import_events(&settings.database_url, sharing, file.as_deref()).await;
+        }
+        None => {}
     }
     // Before anything listens: a bad combination or users file stops start-up here.
     let config = match settings.config() {
@@ -83,4 +98,35 @@ fn hash_password(name: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `scene-qr import-events [FILE]`: each rejected line on standard error as it is read,
+/// the summary on standard output at the end.
+async fn import_events(
+    database_url: &str,
+    sharing: import::Sharing,
+    file: Option<&Path>,
+) -> ExitCode {
+    let input = match import::open_input(file) {
+        Ok(input) => input,
+        Err(e) => {
+            eprintln!("scene-qr: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rejections = std::io::BufWriter::new(std::io::stderr());
+    let imported = match import::import_events(database_url, sharing, input, &mut rejections).await
+    {
+        Ok(imported) => imported,
+        Err(e) => {
+            eprintln!("scene-qr: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = rejections.flush();
+    println!("{}", imported.summary);
+    if let Some(e) = &imported.stopped {
+        eprintln!("scene-qr: import stopped: {e}");
+    }
+    ExitCode::from(imported.exit_code())
 }

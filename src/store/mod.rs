@@ -107,6 +107,24 @@ impl Store {
             .await
     }
 
+    /// Stores events brought in bulk (an import), each as [`Store::store_event`] stores a
+    /// pushed one, in one transaction; returns once it is committed, with one outcome per
+    /// event, in order. An event repeated within `events` is stored once, as a retried
+    /// push is.
+    pub async fn store_events(
+        &self,
+        events: Vec<crate::domain::AccountEvent>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let received_at = unix_now();
+        self.jobs
+            .write(|done| writer::Job::Events {
+                events,
+                received_at,
+                done,
+            })
+            .await
+    }
+
     /// Whether writes are failing right now, and since when.
     pub fn write_outage(&self) -> Option<Outage> {
         if self.jobs.closed() {

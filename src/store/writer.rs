@@ -80,6 +80,13 @@ pub(super) enum Job {
         received_at: i64,
         done: oneshot::Sender<Outcome>,
     },
+    /// Events brought in bulk (`scene-qr import-events`), each written exactly as a pushed
+    /// one, all in one transaction; answered with one outcome per event, in order.
+    Events {
+        events: Vec<AccountEvent>,
+        received_at: i64,
+        done: oneshot::Sender<Result<Vec<Stored>, WriteFailure>>,
+    },
     /// A new code for the inventory: its page is shown once this is committed, so that a
     /// restart never creates a code again that the inventory should have remembered.
     Code {
@@ -95,14 +102,42 @@ pub(super) enum Job {
     },
 }
 
+/// What a committed job wrote: one outcome, or one per event.
+enum Written {
+    One(Stored),
+    Each(Vec<Stored>),
+}
+
+impl Written {
+    /// A single event's outcome; for many, whether any was added.
+    fn one(self) -> Stored {
+        match self {
+            Written::One(stored) => stored,
+            Written::Each(each) if each.contains(&Stored::New) => Stored::New,
+            Written::Each(_) => Stored::Duplicate,
+        }
+    }
+
+    fn each(self) -> Vec<Stored> {
+        match self {
+            Written::Each(each) => each,
+            Written::One(stored) => vec![stored],
+        }
+    }
+}
+
 impl Job {
-    fn answer(self, outcome: Outcome) {
-        let done = match self {
-            Job::Event { done, .. } | Job::Code { done, .. } | Job::Label { done, .. } => done,
-        };
+    fn answer(self, outcome: Result<Written, WriteFailure>) {
         // The caller may have given up waiting (the callback's deadline); the write
         // stands all the same, and WeChat's retry will find it stored.
-        let _ = done.send(outcome);
+        match self {
+            Job::Events { done, .. } => {
+                let _ = done.send(outcome.map(Written::each));
+            }
+            Job::Event { done, .. } | Job::Code { done, .. } | Job::Label { done, .. } => {
+                let _ = done.send(outcome.map(Written::one));
+            }
+        }
     }
 }
 
@@ -117,10 +152,10 @@ impl Jobs {
     }
 
     /// Queues a write built around `done`, and waits until it is committed.
-    pub(super) async fn write(
+    pub(super) async fn write<T>(
         &self,
-        job: impl FnOnce(oneshot::Sender<Outcome>) -> Job,
-    ) -> Result<Stored, StoreError> {
+        job: impl FnOnce(oneshot::Sender<Result<T, WriteFailure>>) -> Job,
+    ) -> Result<T, StoreError> {
         let (done, outcome) = oneshot::channel();
         self.0
             .send(job(done))
@@ -342,7 +377,7 @@ impl Writer {
         }
     }
 
-    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, WriteFailure> {
+    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Written>, WriteFailure> {
         let path = self.options.get_filename();
         let (connection, opened) = match &mut self.connection {
             Some(connection) => connection,
@@ -393,26 +428,30 @@ fn replaced(path: &Path) -> WriteFailure {
     WriteFailure::FileReplaced(path.into())
 }
 
-async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Stored, sqlx::Error> {
+async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Written, sqlx::Error> {
     match job {
         Job::Event {
             event, received_at, ..
         } => {
             let one = std::slice::from_ref(event);
-            let stored = write_events(connection, one, *received_at).await?;
-            Ok(if stored.contains(&Stored::New) {
-                Stored::New
-            } else {
-                Stored::Duplicate
-            })
+            Ok(Written::Each(
+                write_events(connection, one, *received_at).await?,
+            ))
         }
+        Job::Events {
+            events,
+            received_at,
+            ..
+        } => Ok(Written::Each(
+            write_events(connection, events, *received_at).await?,
+        )),
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
-            Ok(Stored::New)
+            Ok(Written::One(Stored::New))
         }
         Job::Label { scene, label, .. } => {
             super::labels::write_label(connection, scene, label.as_deref()).await?;
-            Ok(Stored::New)
+            Ok(Written::One(Stored::New))
         }
     }
 }
@@ -442,7 +481,7 @@ static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     texts
 });
 
-/// Stores events: the one place that says what storing an event
+/// Stores events, pushed or imported: the one place that says what storing an event
 /// means. Each becomes a row unless the same push (user, time, event and key) is stored
 /// already, by an earlier write or earlier in `events` (WeChat's retries); the outcomes
 /// say which, one per event, in order.
@@ -523,6 +562,34 @@ mod tests {
             scene: Some("door".into()),
             ticket: None,
         }
+    }
+
+    #[actix_web::test]
+    async fn events_in_bulk_are_stored_once_each_whether_pushed_imported_or_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bulk.db").display());
+        let (store, _writer) = crate::store::Store::open(&url).await.unwrap();
+
+        let pushed = store.store_event(scan("ann")).await.unwrap();
+        let first = store
+            .store_events(vec![scan("bob"), scan("ann"), scan("bob"), scan("cy")])
+            .await
+            .unwrap();
+        let again = store
+            .store_events(vec![scan("cy"), scan("dee")])
+            .await
+            .unwrap();
+
+        use Stored::{Duplicate, New};
+        assert_eq!(pushed, New);
+        assert_eq!(first, [New, Duplicate, Duplicate, New]);
+        assert_eq!(again, [Duplicate, New]);
+        let reader = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_events")
+            .fetch_one(&reader)
+            .await
+            .unwrap();
+        assert_eq!(rows, 4);
     }
 
     /// SQLite refuses to grow a database past `max_page_count` with SQLITE_FULL, so this

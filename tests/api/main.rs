@@ -7,6 +7,7 @@ mod callback;
 mod cli;
 mod hardening;
 mod helpers;
+mod import;
 mod pages;
 mod qrcode;
 mod secrets;
