@@ -36,6 +36,9 @@
 //! check, safe mode's signature and decryption, and reads a [`domain::AccountEvent`]; the
 //! route gives it to `store`, whose one writer commits concurrent writes together and
 //! answers each only once it is on disk; only then is WeChat told `success`.
+//!
+//! Events recorded elsewhere: [`import`] (`scene-qr import-events`) reads them as JSON
+//! lines of push fields, through the same interpretation, into the same writer.
 
 // Public: what the binary, the tests, the examples and the fuzz target use. The rest is
 // the service's inside.
@@ -46,6 +49,7 @@ pub mod commands;
 pub mod domain;
 pub mod emulator;
 pub(crate) mod error;
+pub mod import;
 pub(crate) mod pages;
 pub(crate) mod render;
 pub(crate) mod routes;

@@ -1,8 +1,11 @@
+use std::io::Write;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::ExitCode;
 
 use scene_qr::auth;
 use scene_qr::commands;
+use scene_qr::import;
 use scene_qr::settings::{Command, Settings, StatsCommand};
 use scene_qr::startup::Application;
 use scene_qr::telemetry;
@@ -22,6 +25,17 @@ async fn main() -> ExitCode {
         Some(Command::Stats {
             action: StatsCommand::Rebuild,
         }) => return rebuild_statistics(&settings).await,
+        Some(Command::ImportEvents {
+            file,
+            server_stopped,
+        }) => {
+            let sharing = if *server_stopped {
+                import::Sharing::Alone
+            } else {
+                import::Sharing::WithServer
+            };
+            return import_events(&settings, sharing, file.as_deref()).await;
+        }
         None => {}
     }
     // Before anything listens: a bad combination or users file stops start-up here.
@@ -107,4 +121,42 @@ fn hash_password(name: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `scene-qr import-events [FILE]`: each rejected line on standard error as it is read,
+/// the summary on standard output at the end.
+async fn import_events(
+    settings: &Settings,
+    sharing: import::Sharing,
+    file: Option<&Path>,
+) -> ExitCode {
+    let input = match import::open_input(file) {
+        Ok(input) => input,
+        Err(e) => {
+            eprintln!("scene-qr: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rejections = std::io::BufWriter::new(std::io::stderr());
+    let imported = match import::import_events(
+        &settings.database_url,
+        settings.utc_offset,
+        sharing,
+        input,
+        &mut rejections,
+    )
+    .await
+    {
+        Ok(imported) => imported,
+        Err(e) => {
+            eprintln!("scene-qr: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = rejections.flush();
+    println!("{}", imported.summary);
+    if let Some(e) = &imported.stopped {
+        eprintln!("scene-qr: import stopped: {e}");
+    }
+    ExitCode::from(imported.exit_code())
 }

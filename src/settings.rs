@@ -155,6 +155,22 @@ pub enum Command {
         /// The user's name (letters, digits, `.`, `_`, `-`, `@`).
         name: String,
     },
+    /// Stores follow, scan and unfollow events from JSON lines in DATABASE_URL, as the
+    /// callback would store the same pushes; the server may keep running.
+    ///
+    /// One push's fields per line: `{"FromUserName": "…", "CreateTime": 1389684286,
+    /// "Event": "subscribe", "EventKey": "qrscene_1000"}`. Rejected lines are reported on
+    /// standard error, the summary on standard output. Exit code 1: some lines rejected
+    /// (the others stored); 2: a bad argument; 3: stopped before the end of the input.
+    ImportEvents {
+        /// The file to read; `-` or none: standard input.
+        file: Option<std::path::PathBuf>,
+        /// No server is running on the database: write in larger transactions, without
+        /// leaving the write lock free between them (faster on a large database; a running
+        /// server's pushes would fail, and WeChat would retry them).
+        #[arg(long)]
+        server_stopped: bool,
+    },
     /// Statistics maintenance.
     Stats {
         #[command(subcommand)]

@@ -15,10 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::body::{self, BodyError};
 use crate::store::{Store, StoreError, Stored, unix_now};
 use crate::telemetry::metric_names::{CALLBACK_EVENTS, STORED_EVENTS};
-use crate::wechat::push::{Push, PushReceiver, Refusal};
-
-/// Largest push accepted: real ones are under 2 KiB.
-pub const MAX_PUSH_BYTES: usize = 64 * 1024;
+use crate::wechat::push::{MAX_PUSH_BYTES, Push, PushReceiver, Refusal};
 
 /// WeChat waits 5 s for an answer and then retries; an answer after that is wasted, and a
 /// `success` it never saw makes it send the push again. So a push that is not read and

@@ -79,6 +79,12 @@ impl Store {
             // a power cut, not only a crash of this process.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(WRITE_BUSY_TIMEOUT);
+        let reader_options = options.clone().read_only(true);
+        // The writer's statement journals (the pages a many-row INSERT changed, kept to
+        // undo that statement alone) in memory rather than in a temporary file: they are
+        // a few MB at most and never needed after a crash, and writing them to a file
+        // was a large part of the time of writing many events.
+        let options = options.pragma("temp_store", "memory");
         let mut connection = options.connect().await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         if aggregates::counted_offset(&mut connection).await? != Some(offset_seconds) {
@@ -95,7 +101,7 @@ impl Store {
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.clone().read_only(true))
+            .connect_with(reader_options)
             .await?;
         let health = Arc::new(WriteHealth::default());
         let labels = labels::LabelCache::default();
@@ -140,6 +146,24 @@ impl Store {
         self.jobs
             .write(|done| writer::Job::Event {
                 event,
+                received_at,
+                done,
+            })
+            .await
+    }
+
+    /// Stores events brought in bulk (an import), each as [`Store::store_event`] stores a
+    /// pushed one, in one transaction; returns once it is committed, with one outcome per
+    /// event, in order. An event repeated within `events` is stored once, as a retried
+    /// push is.
+    pub async fn store_events(
+        &self,
+        events: Vec<crate::domain::AccountEvent>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let received_at = unix_now();
+        self.jobs
+            .write(|done| writer::Job::Events {
+                events,
                 received_at,
                 done,
             })

@@ -22,11 +22,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,6 +80,13 @@ pub(super) enum Job {
         received_at: i64,
         done: oneshot::Sender<Outcome>,
     },
+    /// Events brought in bulk (`scene-qr import-events`), each written exactly as a pushed
+    /// one, all in one transaction; answered with one outcome per event, in order.
+    Events {
+        events: Vec<AccountEvent>,
+        received_at: i64,
+        done: oneshot::Sender<Result<Vec<Stored>, WriteFailure>>,
+    },
     /// A new code for the inventory: its page is shown once this is committed, so that a
     /// restart never creates a code again that the inventory should have remembered.
     Code {
@@ -96,17 +104,45 @@ pub(super) enum Job {
     RebuildStatistics { done: oneshot::Sender<Outcome> },
 }
 
+/// What a committed job wrote: one outcome, or one per event.
+enum Written {
+    One(Stored),
+    Each(Vec<Stored>),
+}
+
+impl Written {
+    /// A single event's outcome; for many, whether any was added.
+    fn one(self) -> Stored {
+        match self {
+            Written::One(stored) => stored,
+            Written::Each(each) if each.contains(&Stored::New) => Stored::New,
+            Written::Each(_) => Stored::Duplicate,
+        }
+    }
+
+    fn each(self) -> Vec<Stored> {
+        match self {
+            Written::Each(each) => each,
+            Written::One(stored) => vec![stored],
+        }
+    }
+}
+
 impl Job {
-    fn answer(self, outcome: Outcome) {
-        let done = match self {
+    fn answer(self, outcome: Result<Written, WriteFailure>) {
+        // The caller may have given up waiting (the callback's deadline); the write
+        // stands all the same, and WeChat's retry will find it stored.
+        match self {
+            Job::Events { done, .. } => {
+                let _ = done.send(outcome.map(Written::each));
+            }
             Job::Event { done, .. }
             | Job::Code { done, .. }
             | Job::SceneSettings { done, .. }
-            | Job::RebuildStatistics { done } => done,
-        };
-        // The caller may have given up waiting (the callback's deadline); the write
-        // stands all the same, and WeChat's retry will find it stored.
-        let _ = done.send(outcome);
+            | Job::RebuildStatistics { done } => {
+                let _ = done.send(outcome.map(Written::one));
+            }
+        }
     }
 }
 
@@ -121,10 +157,10 @@ impl Jobs {
     }
 
     /// Queues a write built around `done`, and waits until it is committed.
-    pub(super) async fn write(
+    pub(super) async fn write<T>(
         &self,
-        job: impl FnOnce(oneshot::Sender<Outcome>) -> Job,
-    ) -> Result<Stored, StoreError> {
+        job: impl FnOnce(oneshot::Sender<Result<T, WriteFailure>>) -> Job,
+    ) -> Result<T, StoreError> {
         let (done, outcome) = oneshot::channel();
         self.0
             .send(job(done))
@@ -352,7 +388,7 @@ impl Writer {
         }
     }
 
-    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Stored>, WriteFailure> {
+    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Written>, WriteFailure> {
         let path = self.options.get_filename();
         let (connection, opened) = match &mut self.connection {
             Some(connection) => connection,
@@ -407,50 +443,130 @@ async fn write_one(
     connection: &mut SqliteConnection,
     job: &Job,
     offset_seconds: i64,
-) -> Result<Stored, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     match job {
         Job::Event {
-            event: e,
+            event, received_at, ..
+        } => {
+            let one = std::slice::from_ref(event);
+            Ok(Written::Each(
+                write_events(connection, one, *received_at, offset_seconds).await?,
+            ))
+        }
+        Job::Events {
+            events,
             received_at,
             ..
-        } => {
-            let result = sqlx::query(
-                "INSERT INTO scan_events
-                     (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (openid, created_at, event, event_key) DO NOTHING",
-            )
-            .bind(e.scene.as_deref())
-            .bind(e.kind.as_str())
-            .bind(&e.event_key)
-            .bind(&e.openid)
-            .bind(&e.ticket)
-            .bind(e.is_new_follower())
-            .bind(e.created_at)
-            .bind(received_at)
-            .execute(&mut *connection)
-            .await?;
-            if result.rows_affected() == 0 {
-                return Ok(Stored::Duplicate);
-            }
-            // In the same transaction: a committed event is a counted event.
-            let id = result.last_insert_rowid();
-            super::aggregates::count_event(connection, id, e, offset_seconds).await?;
-            Ok(Stored::New)
-        }
+        } => Ok(Written::Each(
+            write_events(connection, events, *received_at, offset_seconds).await?,
+        )),
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
-            Ok(Stored::New)
+            Ok(Written::One(Stored::New))
         }
         Job::SceneSettings { scene, change, .. } => {
             super::labels::write_settings(connection, scene, change).await?;
-            Ok(Stored::New)
+            Ok(Written::One(Stored::New))
         }
         Job::RebuildStatistics { .. } => {
             super::aggregates::rebuild(connection, offset_seconds).await?;
-            Ok(Stored::New)
+            Ok(Written::One(Stored::New))
         }
     }
+}
+
+/// Rows in one `INSERT` at most (8 values each; SQLite binds up to 32,766). Each
+/// statement is one trip to the thread sqlx runs the connection on, and a trip per event
+/// cost more than storing the event: two thread switches, each a wait for a core when
+/// the machine is busy.
+const EVENTS_PER_INSERT: usize = 512;
+
+/// The `INSERT` of 1, 2, 4, ... [`EVENTS_PER_INSERT`] events: a few texts, each
+/// prepared once and then reused from the connection's statement cache.
+static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut texts = Vec::new();
+    let mut rows = 1;
+    while rows <= EVENTS_PER_INSERT {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        texts.push(format!(
+            "INSERT INTO scan_events
+                 (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
+             VALUES {values}
+             ON CONFLICT (openid, created_at, event, event_key) DO NOTHING
+             RETURNING openid, created_at, event, event_key, id"
+        ));
+        rows *= 2;
+    }
+    texts
+});
+
+/// Stores events, pushed or imported: the one place that says what storing an event
+/// means. Each becomes a row unless the same push (user, time, event and key) is stored
+/// already, by an earlier write or earlier in `events` (WeChat's retries); the outcomes
+/// say which, one per event, in order.
+async fn write_events(
+    connection: &mut SqliteConnection,
+    events: &[AccountEvent],
+    received_at: i64,
+    offset_seconds: i64,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut rest = events;
+    while !rest.is_empty() {
+        let size = rest.len().min(EVENTS_PER_INSERT);
+        // Down to a power of two: the statement texts there are.
+        let (group, later) = rest.split_at(1 << size.ilog2());
+        let text = INSERT_EVENTS
+            .get(group.len().ilog2() as usize)
+            .ok_or_else(|| {
+                sqlx::Error::Protocol(format!("no INSERT text for {} events", group.len()))
+            })?;
+        let mut insert = sqlx::query(text);
+        for e in group {
+            insert = insert
+                .bind(e.scene.as_deref())
+                .bind(e.kind.as_str())
+                .bind(&e.event_key)
+                .bind(&e.openid)
+                .bind(&e.ticket)
+                .bind(e.is_new_follower())
+                .bind(e.created_at)
+                .bind(received_at);
+        }
+        let rows = insert.fetch_all(&mut *connection).await?;
+        // The rows added; an event is new if its row is among them, and only the first
+        // of two equal events in a group can be.
+        let mut added = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            added.insert(
+                (
+                    row.try_get::<&str, _>(0)?,
+                    row.try_get::<i64, _>(1)?,
+                    row.try_get::<&str, _>(2)?,
+                    row.try_get::<&str, _>(3)?,
+                ),
+                row.try_get::<i64, _>(4)?,
+            );
+        }
+        for e in group {
+            let key = (
+                e.openid.as_str(),
+                e.created_at,
+                e.kind.as_str(),
+                e.event_key.as_str(),
+            );
+            match added.remove(&key) {
+                Some(id) => {
+                    // In the same transaction: a committed event is a counted event.
+                    super::aggregates::count_event(connection, id, e, offset_seconds).await?;
+                    outcomes.push(Stored::New);
+                }
+                None => outcomes.push(Stored::Duplicate),
+            }
+        }
+        rest = later;
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]
@@ -472,6 +588,36 @@ mod tests {
             scene: SceneKey::parse("door").ok(),
             ticket: None,
         }
+    }
+
+    #[actix_web::test]
+    async fn events_in_bulk_are_stored_once_each_whether_pushed_imported_or_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bulk.db").display());
+        let (store, _writer) = crate::store::Store::open(&url, time::UtcOffset::UTC)
+            .await
+            .unwrap();
+
+        let pushed = store.store_event(scan("ann")).await.unwrap();
+        let first = store
+            .store_events(vec![scan("bob"), scan("ann"), scan("bob"), scan("cy")])
+            .await
+            .unwrap();
+        let again = store
+            .store_events(vec![scan("cy"), scan("dee")])
+            .await
+            .unwrap();
+
+        use Stored::{Duplicate, New};
+        assert_eq!(pushed, New);
+        assert_eq!(first, [New, Duplicate, Duplicate, New]);
+        assert_eq!(again, [Duplicate, New]);
+        let reader = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_events")
+            .fetch_one(&reader)
+            .await
+            .unwrap();
+        assert_eq!(rows, 4);
     }
 
     /// SQLite refuses to grow a database past `max_page_count` with SQLITE_FULL, so this

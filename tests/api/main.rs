@@ -8,6 +8,7 @@ mod cli;
 mod groups;
 mod hardening;
 mod helpers;
+mod import;
 mod outcomes;
 mod pages;
 mod qrcode;

@@ -19,6 +19,9 @@ mod receiver;
 
 pub use receiver::{PushConfig, PushReceiver, Refusal, SignedQuery};
 
+/// Largest push accepted: real ones are under 2 KiB.
+pub const MAX_PUSH_BYTES: usize = 64 * 1024;
+
 /// The top-level fields of a push, in document order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields(Vec<(String, String)>);
@@ -29,6 +32,11 @@ impl Fields {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Fields read from elsewhere than a push body (an import's JSON line), in their order.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Fields(pairs)
     }
 
     fn require(&self, name: &'static str) -> Result<&str, PushError> {
