@@ -6,7 +6,7 @@
 #
 # For each size: generates a history (bench/events.py: 2,000 scenes over 60 days, about one
 # user in five scanning more than once, one event in ten an unfollow), imports it with
-# `scene-qr import-events` into an empty database (timed), puts 200 scenes into 10 groups
+# `scene-qr import-events --server-stopped` into an empty database (timed), puts 200 scenes into 10 groups
 # through the API, then measures with wrk (one connection, 10 s each) the p50 and p99 of
 # `/stats` (the last 30 days of the history, first page), `/stats?group=…`,
 # `/stats/{scene}` and `/api/stats`, and the time of a full `/stats.csv`; and the size of the
@@ -45,7 +45,7 @@ for size in $SIZES; do
   db="$work/stats-$size.db"
   started=$(date +%s.%N)
   DATABASE_URL="sqlite://$db" SCENE_QR_UTC_OFFSET=+08:00 RUST_LOG=warn \
-    ./target/release/scene-qr import-events "$work/events.jsonl" >"$work/import.txt"
+    ./target/release/scene-qr import-events --server-stopped "$work/events.jsonl" >"$work/import.txt"
   ended=$(date +%s.%N)
   import_rate=$(awk -v n="$size" -v a="$started" -v b="$ended" 'BEGIN {printf "%.0f", n / (b - a)}')
   rm -f "$work/events.jsonl"

@@ -85,6 +85,11 @@ impl Store {
         // a few MB at most and never needed after a crash, and writing them to a file
         // was a large part of the time of writing many events.
         let options = options.pragma("temp_store", "memory");
+        // A page cache of 32 MiB for the writer (SQLite's default is 2 MiB): each event
+        // touches pages all over the indexes by user (its own row, the user's follows and
+        // earlier events), and with the default cache a large import spent a fifth of its
+        // time reading them again (bench/README.md).
+        let options = options.pragma("cache_size", "-32768");
         let mut connection = options.connect().await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         if aggregates::counted_offset(&mut connection).await? != Some(offset_seconds) {
