@@ -526,13 +526,7 @@ async fn write_events(
             ));
         }
         for e in group {
-            let key = (
-                e.openid.as_str(),
-                e.created_at,
-                e.kind.as_str(),
-                e.event_key.as_str(),
-            );
-            outcomes.push(if added.remove(&key) {
+            outcomes.push(if added.remove(&e.identity()) {
                 Stored::New
             } else {
                 Stored::Duplicate
