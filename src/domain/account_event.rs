@@ -38,6 +38,17 @@ pub struct AccountEvent {
 }
 
 impl AccountEvent {
+    /// What identifies a push, which WeChat's retries repeat: the user, time, event and
+    /// key, in the order of the database's unique index.
+    pub fn identity(&self) -> (&str, i64, &str, &str) {
+        (
+            &self.openid,
+            self.created_at,
+            self.kind.as_str(),
+            &self.event_key,
+        )
+    }
+
     /// A follow that came from scanning a code: the number channel analysis is about.
     pub fn is_new_follower(&self) -> bool {
         self.kind == EventKind::Subscribe && self.scene.is_some()

@@ -220,7 +220,11 @@ async fn import_into(
     let mut summary = Summary::default();
     let mut pace = Pace::new(sharing);
     loop {
-        let (chunk, stop) = read_chunk(&mut lines, pace.size, &mut summary, rejections);
+        let (mut chunk, stop) = read_chunk(&mut lines, pace.size, &mut summary, rejections);
+        // In the order of the unique index, user first: each insert then lands next to
+        // the one before, where history in time order scatters them all over the index.
+        // Stable, so that of two equal events the first read is the one stored.
+        chunk.events.sort_by(|a, b| a.identity().cmp(&b.identity()));
         if !chunk.events.is_empty() {
             pace.wait_for_the_lock_to_have_been_free().await;
             let (count, started) = (chunk.events.len(), Instant::now());

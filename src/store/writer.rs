@@ -549,13 +549,7 @@ async fn write_events(
             );
         }
         for e in group {
-            let key = (
-                e.openid.as_str(),
-                e.created_at,
-                e.kind.as_str(),
-                e.event_key.as_str(),
-            );
-            match added.remove(&key) {
+            match added.remove(&e.identity()) {
                 Some(id) => {
                     // In the same transaction: a committed event is a counted event.
                     super::aggregates::count_event(connection, id, e, offset_seconds).await?;

@@ -186,6 +186,31 @@ async fn the_same_file_imported_twice_is_stored_once() {
 }
 
 #[actix_web::test]
+async fn of_two_lines_of_the_same_push_the_first_is_the_one_stored() {
+    let line = |ticket: &str| {
+        format!(
+            r#"{{"FromUserName":"zoe","CreateTime":946684900,"Event":"SCAN","EventKey":"9","Ticket":"{ticket}"}}"#
+        )
+    };
+    let input = [line("first"), history()[0].line(), line("second")].join("\n");
+    let (_dir, url, file) = database_and_file(&input);
+
+    let run = import(&url, &[&file], "");
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    let tickets: Vec<String> =
+        sqlx::query_scalar("SELECT ticket FROM scan_events WHERE openid = 'zoe'")
+            .fetch_all(&pool)
+            .await
+            .expect("read");
+
+    assert_eq!(
+        run.stdout.trim(),
+        "read 3, stored 2, duplicates 1, ignored 0, rejected 0"
+    );
+    assert_eq!(tickets, ["first"]);
+}
+
+#[actix_web::test]
 async fn bad_lines_are_reported_by_number_and_the_good_ones_stored() {
     let good = history();
     let too_long = format!(
