@@ -38,7 +38,7 @@ use crate::store::{Store, Stored};
 /// commit's cost over many events (its flush, and the index pages it writes, which the
 /// more events share the larger it is), short enough that a push to a server on the
 /// same database still gets the lock well within the server's 1.5 s.
-pub const LOCK_HELD_FOR: Duration = Duration::from_millis(400);
+pub const LOCK_HELD_FOR: Duration = Duration::from_millis(300);
 
 /// How long the lock stays free after each chunk: longer than a waiting writer sleeps
 /// between two tries, so that a server waiting for it is sure to get it.
@@ -386,8 +386,8 @@ mod tests {
 
         assert_eq!(next_chunk(1_000, 1_000, ms(40)), 2_000);
         assert_eq!(next_chunk(16_000, 16_000, ms(200)), MAX_CHUNK);
-        assert_eq!(next_chunk(8_000, 8_000, ms(800)), 4_000);
-        assert_eq!(next_chunk(1_000, 1_000, ms(40_000)), 10);
+        assert_eq!(next_chunk(8_000, 8_000, ms(600)), 4_000);
+        assert_eq!(next_chunk(1_000, 1_000, ms(30_000)), 10);
         assert_eq!(next_chunk(1_000, 0, Duration::ZERO), 2_000);
     }
 }
