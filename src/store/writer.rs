@@ -127,6 +127,16 @@ impl Written {
 }
 
 impl Job {
+    /// A pushed event and when it was received.
+    fn pushed(&self) -> Option<(&AccountEvent, i64)> {
+        match self {
+            Job::Event {
+                event, received_at, ..
+            } => Some((event, *received_at)),
+            _ => None,
+        }
+    }
+
     fn answer(self, outcome: Result<Written, WriteFailure>) {
         // The caller may have given up waiting (the callback's deadline); the write
         // stands all the same, and WeChat's retry will find it stored.
@@ -400,9 +410,13 @@ impl Writer {
         sqlx::raw_sql("BEGIN IMMEDIATE")
             .execute(&mut *connection)
             .await?;
+        // The batch's pushed events in one statement, before its other writes: a statement
+        // per push would be a round trip to SQLite's thread each.
+        let pushed: Vec<(&AccountEvent, i64)> = batch.iter().filter_map(Job::pushed).collect();
+        let mut pushed = write_events(connection, &pushed).await?.into_iter();
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch {
-            outcomes.push(write_one(connection, job).await?);
+            outcomes.push(write_one(connection, job, &mut pushed).await?);
         }
         if batch.is_empty() {
             // A probe (see `PROBE_EVERY`): a real write, so that it needs what writes need.
@@ -428,23 +442,26 @@ fn replaced(path: &Path) -> WriteFailure {
     WriteFailure::FileReplaced(path.into())
 }
 
-async fn write_one(connection: &mut SqliteConnection, job: &Job) -> Result<Written, sqlx::Error> {
+/// Writes `job`; a pushed event's outcome is the next of `pushed`, the outcomes of the
+/// batch's pushed events, written together already.
+async fn write_one(
+    connection: &mut SqliteConnection,
+    job: &Job,
+    pushed: &mut impl Iterator<Item = Stored>,
+) -> Result<Written, sqlx::Error> {
     match job {
-        Job::Event {
-            event, received_at, ..
-        } => {
-            let one = std::slice::from_ref(event);
-            Ok(Written::Each(
-                write_events(connection, one, *received_at).await?,
-            ))
-        }
+        Job::Event { .. } => pushed
+            .next()
+            .map(Written::One)
+            .ok_or_else(|| sqlx::Error::Protocol("no outcome for a pushed event".into())),
         Job::Events {
             events,
             received_at,
             ..
-        } => Ok(Written::Each(
-            write_events(connection, events, *received_at).await?,
-        )),
+        } => {
+            let events: Vec<_> = events.iter().map(|e| (e, *received_at)).collect();
+            Ok(Written::Each(write_events(connection, &events).await?))
+        }
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
             Ok(Written::One(Stored::New))
@@ -487,8 +504,7 @@ static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// say which, one per event, in order.
 async fn write_events(
     connection: &mut SqliteConnection,
-    events: &[AccountEvent],
-    received_at: i64,
+    events: &[(&AccountEvent, i64)],
 ) -> Result<Vec<Stored>, sqlx::Error> {
     let mut outcomes = Vec::with_capacity(events.len());
     let mut rest = events;
@@ -502,7 +518,7 @@ async fn write_events(
                 sqlx::Error::Protocol(format!("no INSERT text for {} events", group.len()))
             })?;
         let mut insert = sqlx::query(text);
-        for e in group {
+        for (e, received_at) in group {
             insert = insert
                 .bind(&e.scene)
                 .bind(e.kind.as_str())
@@ -511,7 +527,7 @@ async fn write_events(
                 .bind(&e.ticket)
                 .bind(e.is_new_follower())
                 .bind(e.created_at)
-                .bind(received_at);
+                .bind(*received_at);
         }
         let rows = insert.fetch_all(&mut *connection).await?;
         // The rows added; an event is new if its row is among them, and only the first
@@ -525,7 +541,7 @@ async fn write_events(
                 row.try_get::<&str, _>(3)?,
             ));
         }
-        for e in group {
+        for (e, _) in group {
             outcomes.push(if added.remove(&e.identity()) {
                 Stored::New
             } else {
