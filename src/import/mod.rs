@@ -15,9 +15,9 @@
 //! (at the pace the chunks before it were written: the same code runs in a debug build
 //! and on a busy machine), and the lock is then left free for [`LOCK_FREE_FOR`], longer
 //! than any of those sleeps, while the next chunk is read. With `--server-stopped`
-//! ([`Sharing::Alone`]) chunks are as large as memory allows and follow each other at
-//! once: larger transactions write each index page once for more events, which an index
-//! keyed by user, filled in time order, needs.
+//! ([`Sharing::Alone`]) chunks are larger ([`ALONE_CHUNK`]) and follow each other at
+//! once: a larger transaction writes each index page once for more events, which an
+//! index keyed by user, filled in time order, needs.
 
 mod json_line;
 mod lines;
@@ -38,7 +38,7 @@ use crate::store::{Store, Stored};
 /// commit's cost over many events (its flush, and the index pages it writes, which the
 /// more events share the larger it is), short enough that a push to a server on the
 /// same database still gets the lock well within the server's 1.5 s.
-pub const LOCK_HELD_FOR: Duration = Duration::from_millis(400);
+pub const LOCK_HELD_FOR: Duration = Duration::from_millis(300);
 
 /// How long the lock stays free after each chunk: longer than a waiting writer sleeps
 /// between two tries, so that a server waiting for it is sure to get it.
@@ -50,7 +50,7 @@ pub enum Sharing {
     /// The lock is held about [`LOCK_HELD_FOR`] at a time, then left free for
     /// [`LOCK_FREE_FOR`].
     WithServer,
-    /// No server runs on the database: chunks of [`MAX_CHUNK`], one after the other. A
+    /// No server runs on the database: chunks of [`ALONE_CHUNK`], one after the other. A
     /// server's push would wait for the lock longer than the server waits, and fail
     /// (WeChat sends it again).
     Alone,
@@ -59,8 +59,13 @@ pub enum Sharing {
 /// Events in the first chunk, before any has been timed.
 const FIRST_CHUNK: usize = 1_000;
 
-/// Events in a chunk at most, whatever the speed: the memory an import takes.
+/// Events in a chunk at most beside a server, whatever the speed: the memory an import
+/// takes.
 pub const MAX_CHUNK: usize = 20_000;
+
+/// Events in a chunk with the server stopped: no one waits for the lock, and a larger
+/// transaction writes each page of the index of users once for more events.
+pub const ALONE_CHUNK: usize = 100_000;
 
 /// Longest line read: the largest push body the callback reads. A longer line is skipped
 /// without being held in memory, and rejected.
@@ -339,7 +344,7 @@ impl Pace {
     fn new(sharing: Sharing) -> Self {
         let size = match sharing {
             Sharing::WithServer => FIRST_CHUNK,
-            Sharing::Alone => MAX_CHUNK,
+            Sharing::Alone => ALONE_CHUNK,
         };
         Self {
             sharing,
@@ -383,8 +388,8 @@ mod tests {
 
         assert_eq!(next_chunk(1_000, 1_000, ms(40)), 2_000);
         assert_eq!(next_chunk(16_000, 16_000, ms(200)), MAX_CHUNK);
-        assert_eq!(next_chunk(8_000, 8_000, ms(800)), 4_000);
-        assert_eq!(next_chunk(1_000, 1_000, ms(40_000)), 10);
+        assert_eq!(next_chunk(8_000, 8_000, ms(600)), 4_000);
+        assert_eq!(next_chunk(1_000, 1_000, ms(30_000)), 10);
         assert_eq!(next_chunk(1_000, 0, Duration::ZERO), 2_000);
     }
 }

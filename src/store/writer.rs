@@ -129,6 +129,16 @@ impl Written {
 }
 
 impl Job {
+    /// A pushed event and when it was received.
+    fn pushed(&self) -> Option<(&AccountEvent, i64)> {
+        match self {
+            Job::Event {
+                event, received_at, ..
+            } => Some((event, *received_at)),
+            _ => None,
+        }
+    }
+
     fn answer(self, outcome: Result<Written, WriteFailure>) {
         // The caller may have given up waiting (the callback's deadline); the write
         // stands all the same, and WeChat's retry will find it stored.
@@ -411,9 +421,15 @@ impl Writer {
         sqlx::raw_sql("BEGIN IMMEDIATE")
             .execute(&mut *connection)
             .await?;
+        // The batch's pushed events in one statement, before its other writes: a statement
+        // per push would be a round trip to SQLite's thread each.
+        let pushed: Vec<(&AccountEvent, i64)> = batch.iter().filter_map(Job::pushed).collect();
+        let mut pushed = write_events(connection, &pushed, self.offset_seconds)
+            .await?
+            .into_iter();
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch {
-            outcomes.push(write_one(connection, job, self.offset_seconds).await?);
+            outcomes.push(write_one(connection, job, &mut pushed, self.offset_seconds).await?);
         }
         if batch.is_empty() {
             // A probe (see `PROBE_EVERY`): a real write, so that it needs what writes need.
@@ -439,27 +455,29 @@ fn replaced(path: &Path) -> WriteFailure {
     WriteFailure::FileReplaced(path.into())
 }
 
+/// Writes `job`; a pushed event's outcome is the next of `pushed`, the outcomes of the
+/// batch's pushed events, written together already.
 async fn write_one(
     connection: &mut SqliteConnection,
     job: &Job,
+    pushed: &mut impl Iterator<Item = Stored>,
     offset_seconds: i64,
 ) -> Result<Written, sqlx::Error> {
     match job {
-        Job::Event {
-            event, received_at, ..
-        } => {
-            let one = std::slice::from_ref(event);
-            Ok(Written::Each(
-                write_events(connection, one, *received_at, offset_seconds).await?,
-            ))
-        }
+        Job::Event { .. } => pushed
+            .next()
+            .map(Written::One)
+            .ok_or_else(|| sqlx::Error::Protocol("no outcome for a pushed event".into())),
         Job::Events {
             events,
             received_at,
             ..
-        } => Ok(Written::Each(
-            write_events(connection, events, *received_at, offset_seconds).await?,
-        )),
+        } => {
+            let events: Vec<_> = events.iter().map(|e| (e, *received_at)).collect();
+            Ok(Written::Each(
+                write_events(connection, &events, offset_seconds).await?,
+            ))
+        }
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
             Ok(Written::One(Stored::New))
@@ -506,8 +524,7 @@ static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// say which, one per event, in order.
 async fn write_events(
     connection: &mut SqliteConnection,
-    events: &[AccountEvent],
-    received_at: i64,
+    events: &[(&AccountEvent, i64)],
     offset_seconds: i64,
 ) -> Result<Vec<Stored>, sqlx::Error> {
     let mut outcomes = Vec::with_capacity(events.len());
@@ -522,7 +539,7 @@ async fn write_events(
                 sqlx::Error::Protocol(format!("no INSERT text for {} events", group.len()))
             })?;
         let mut insert = sqlx::query(text);
-        for e in group {
+        for (e, received_at) in group {
             insert = insert
                 .bind(e.scene.as_deref())
                 .bind(e.kind.as_str())
@@ -531,7 +548,7 @@ async fn write_events(
                 .bind(&e.ticket)
                 .bind(e.is_new_follower())
                 .bind(e.created_at)
-                .bind(received_at);
+                .bind(*received_at);
         }
         let rows = insert.fetch_all(&mut *connection).await?;
         // The rows added; an event is new if its row is among them, and only the first
@@ -548,7 +565,7 @@ async fn write_events(
                 row.try_get::<i64, _>(4)?,
             );
         }
-        for e in group {
+        for (e, _) in group {
             match added.remove(&e.identity()) {
                 Some(id) => {
                     // In the same transaction: a committed event is a counted event.
