@@ -40,15 +40,16 @@ impl UserSet {
         self.0.iter().flat_map(|h| h.to_le_bytes()).collect()
     }
 
-    /// Adds `hash`; whether it was new.
-    pub fn insert(&mut self, hash: u64) -> bool {
-        match self.0.binary_search(&hash) {
-            Ok(_) => false,
-            Err(at) => {
-                self.0.insert(at, hash);
-                true
-            }
+    /// Adds `hashes` (in any order, with repeats); those that were new, sorted.
+    pub fn extend(&mut self, mut hashes: Vec<u64>) -> Vec<u64> {
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.retain(|hash| self.0.binary_search(hash).is_err());
+        if !hashes.is_empty() {
+            self.0.extend_from_slice(&hashes);
+            self.0.sort_unstable();
         }
+        hashes
     }
 
     /// Builds a set from hashes in any order, with repeats.
@@ -195,9 +196,12 @@ mod tests {
     #[test]
     fn a_set_survives_its_bytes_and_counts_each_user_once() {
         let mut set = UserSet::default();
-        assert!(set.insert(user_hash("a")));
-        assert!(set.insert(user_hash("b")));
-        assert!(!set.insert(user_hash("a")));
+        let (a, b) = (user_hash("a"), user_hash("b"));
+        let mut first = vec![a, b, a];
+        first.sort_unstable();
+        first.dedup();
+        assert_eq!(set.extend(vec![b, a, a]), first);
+        assert_eq!(set.extend(vec![a]), Vec::<u64>::new());
 
         let again = UserSet::from_bytes(&set.to_bytes());
 

@@ -528,6 +528,8 @@ async fn write_events(
     offset_seconds: i64,
 ) -> Result<Vec<Stored>, sqlx::Error> {
     let mut outcomes = Vec::with_capacity(events.len());
+    // The events stored now, with their rows' ids.
+    let mut new = Vec::with_capacity(events.len());
     let mut rest = events;
     while !rest.is_empty() {
         let size = rest.len().min(EVENTS_PER_INSERT);
@@ -568,8 +570,7 @@ async fn write_events(
         for (e, _) in group {
             match added.remove(&e.identity()) {
                 Some(id) => {
-                    // In the same transaction: a committed event is a counted event.
-                    super::aggregates::count_event(connection, id, e, offset_seconds).await?;
+                    new.push((id, *e));
                     outcomes.push(Stored::New);
                 }
                 None => outcomes.push(Stored::Duplicate),
@@ -577,6 +578,8 @@ async fn write_events(
         }
         rest = later;
     }
+    // In the same transaction: a committed event is a counted event.
+    super::aggregates::count_events(connection, &new, offset_seconds).await?;
     Ok(outcomes)
 }
 

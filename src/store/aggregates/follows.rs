@@ -1,0 +1,182 @@
+//! Follow episodes: one row of `follows` per `subscribe`, with the user's first unfollow
+//! after it and before their next follow. An event can change the episodes of its own
+//! user only, and a user's follows and unfollows are few, so the users an event touches
+//! have all their episodes worked out again from their raw events, whatever order those
+//! arrived in. That is the same computation as [`super::rebuild`]'s, one user at a time.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Row, SqliteConnection};
+
+use super::{DayCounts, day_of, json};
+use crate::domain::{AccountEvent, EventKind};
+
+/// A follow as worked out from the user's raw events.
+struct Follow {
+    event_id: i64,
+    followed_at: i64,
+    scene: Option<String>,
+    unfollowed_at: Option<i64>,
+}
+
+/// Works out again the follows of every user with a follow or unfollow among `stored`,
+/// writes those that changed, and counts in `days` each follow that became lost or kept
+/// (on its scene's row for the day it followed).
+pub(super) async fn refresh(
+    connection: &mut SqliteConnection,
+    stored: &[(i64, &AccountEvent)],
+    offset_seconds: i64,
+    days: &mut DayCounts,
+) -> Result<(), sqlx::Error> {
+    let users: BTreeSet<&str> = stored
+        .iter()
+        .filter(|(_, e)| e.kind != EventKind::Scan)
+        .map(|(_, e)| e.openid.as_str())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let users = json(&users)?;
+
+    // What the follows were before these events: event id -> first unfollow.
+    let mut before: HashMap<i64, Option<i64>> = HashMap::new();
+    {
+        let rows = sqlx::query(
+            "SELECT event_id, unfollowed_at FROM follows
+             WHERE openid IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&users)
+        .fetch_all(&mut *connection)
+        .await?;
+        for row in rows {
+            before.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+
+    let rows = sqlx::query(
+        "SELECT openid, id, created_at, event = 'subscribe' AS follows, scene FROM scan_events
+         WHERE openid IN (SELECT value FROM json_each(?1))
+           AND event IN ('subscribe', 'unsubscribe')",
+    )
+    .bind(&users)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut by_user: HashMap<&str, (Vec<Follow>, Vec<i64>)> = HashMap::new();
+    for row in &rows {
+        let (follows, unfollows) = by_user.entry(row.try_get(0)?).or_default();
+        let at: i64 = row.try_get(2)?;
+        if row.try_get(3)? {
+            follows.push(Follow {
+                event_id: row.try_get(1)?,
+                followed_at: at,
+                scene: row.try_get(4)?,
+                unfollowed_at: None,
+            });
+        } else {
+            unfollows.push(at);
+        }
+    }
+
+    // The rows to write: [event_id, openid, followed_at, scene, unfollowed_at].
+    let mut changed = Vec::new();
+    for (openid, (mut follows, mut unfollows)) in by_user {
+        work_out(&mut follows, &mut unfollows);
+        for follow in follows {
+            let previous = before.get(&follow.event_id);
+            if previous == Some(&follow.unfollowed_at) {
+                continue;
+            }
+            let was_lost = previous.is_some_and(Option::is_some);
+            if let Some(scene) = &follow.scene
+                && was_lost != follow.unfollowed_at.is_some()
+            {
+                let change = if was_lost { -1 } else { 1 };
+                days.lose(scene, day_of(follow.followed_at, offset_seconds), change);
+            }
+            changed.push(serde_json::json!([
+                follow.event_id,
+                openid,
+                follow.followed_at,
+                follow.scene,
+                follow.unfollowed_at
+            ]));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO follows (event_id, openid, followed_at, scene, unfollowed_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+         FROM json_each(?1) WHERE true
+         ON CONFLICT (event_id) DO UPDATE SET unfollowed_at = excluded.unfollowed_at",
+    )
+    .bind(json(&changed)?)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Sets each of one user's follows' first unfollow: the earliest unfollow at or after
+/// the follow and before the user's next follow (by time, then by the order they were
+/// stored), as `rebuild` does with a window over all users.
+fn work_out(follows: &mut [Follow], unfollows: &mut [i64]) {
+    follows.sort_by_key(|f| (f.followed_at, f.event_id));
+    unfollows.sort_unstable();
+    let next_follows: Vec<Option<i64>> = (0..follows.len())
+        .map(|i| follows.get(i + 1).map(|f| f.followed_at))
+        .collect();
+    for (follow, next) in follows.iter_mut().zip(next_follows) {
+        let first = unfollows.partition_point(|&u| u < follow.followed_at);
+        follow.unfollowed_at = unfollows
+            .get(first)
+            .copied()
+            .filter(|&u| next.is_none_or(|next| u < next));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follows(times: &[(i64, i64)]) -> Vec<Follow> {
+        times
+            .iter()
+            .map(|&(event_id, followed_at)| Follow {
+                event_id,
+                followed_at,
+                scene: None,
+                unfollowed_at: None,
+            })
+            .collect()
+    }
+
+    fn unfollowed(follows: &[Follow]) -> Vec<(i64, Option<i64>)> {
+        follows
+            .iter()
+            .map(|f| (f.event_id, f.unfollowed_at))
+            .collect()
+    }
+
+    #[test]
+    fn an_unfollow_belongs_to_the_latest_follow_at_or_before_it() {
+        let mut user = follows(&[(3, 300), (1, 100)]);
+        work_out(&mut user, &mut [350, 150, 200]);
+        assert_eq!(unfollowed(&user), [(1, Some(150)), (3, Some(350))]);
+    }
+
+    #[test]
+    fn a_follow_with_no_unfollow_before_the_next_one_is_kept() {
+        let mut user = follows(&[(1, 100), (2, 200)]);
+        work_out(&mut user, &mut [200, 50]);
+        // The unfollow at 200 comes with the second follow, and belongs to it.
+        assert_eq!(unfollowed(&user), [(1, None), (2, Some(200))]);
+    }
+
+    #[test]
+    fn follows_of_the_same_second_are_ordered_as_they_were_stored() {
+        let mut user = follows(&[(9, 100), (4, 100)]);
+        work_out(&mut user, &mut [100]);
+        assert_eq!(unfollowed(&user), [(4, None), (9, Some(100))]);
+    }
+}

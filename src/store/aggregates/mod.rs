@@ -1,0 +1,216 @@
+//! The statistics aggregates (`migrations/0003_statistics_aggregates.sql`), kept in the
+//! same transaction as the events they count, so that a committed event is always counted
+//! and pages never recount the raw events.
+//!
+//! Events may arrive in any order (a retried push, an import of last year's history after
+//! today's pushes): each write changes only the rows its events touch, and the follows of
+//! the users it touches are worked out again from those users' own raw events, which are
+//! few. A write is counted in a handful of set-based statements whatever its number of
+//! events (each statement is a trip to the thread sqlx runs SQLite on, and a statement per
+//! event kept an import of history to a few thousand events a second). [`rebuild`]
+//! computes the same from all raw events at once.
+//!
+//! The rules, for one user's events ordered by time (ties between follows of the same
+//! second by the order they were stored):
+//! - each `subscribe` starts a follow; it is *lost* when an `unsubscribe` comes at or after
+//!   it and before the user's next follow, at any time up to now; that first unfollow's
+//!   time is kept;
+//! - an `unsubscribe` belongs to the user's latest follow at or before it.
+
+mod follows;
+mod users;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use crate::domain::{AccountEvent, EventKind};
+
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The day number of Unix time `at` in an offset of `offset_seconds`: day `n` starts at
+/// `n * 86400 - offset_seconds`. Integer division as SQLite does it, so that the writer
+/// and [`rebuild`] agree.
+pub fn day_of(at: i64, offset_seconds: i64) -> i64 {
+    (at + offset_seconds) / SECONDS_PER_DAY
+}
+
+/// Counts `stored`, events just stored as the given rows of `scan_events`, in the caller's
+/// transaction.
+pub(super) async fn count_events(
+    connection: &mut SqliteConnection,
+    stored: &[(i64, &AccountEvent)],
+    offset_seconds: i64,
+) -> Result<(), sqlx::Error> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let mut days = DayCounts::default();
+    for (_, event) in stored {
+        days.count(event, offset_seconds);
+    }
+    follows::refresh(connection, stored, offset_seconds, &mut days).await?;
+    days.write(connection).await?;
+    users::count(connection, stored, offset_seconds).await
+}
+
+/// What a write adds to `scene_days` and `account_days`.
+#[derive(Default)]
+struct DayCounts {
+    scenes: HashMap<(String, i64), SceneDay>,
+    account: HashMap<i64, AccountDay>,
+}
+
+#[derive(Default)]
+struct SceneDay {
+    scans: i64,
+    new_followers: i64,
+    lost: i64,
+    last_scan: Option<i64>,
+}
+
+#[derive(Default)]
+struct AccountDay {
+    other_follows: i64,
+    unfollows: i64,
+}
+
+impl DayCounts {
+    fn count(&mut self, event: &AccountEvent, offset_seconds: i64) {
+        let day = day_of(event.created_at, offset_seconds);
+        match (event.kind, &event.scene) {
+            (EventKind::Scan | EventKind::Subscribe, Some(scene)) => {
+                let counts = self.scenes.entry((scene.to_string(), day)).or_default();
+                counts.scans += 1;
+                counts.new_followers += i64::from(event.kind == EventKind::Subscribe);
+                counts.last_scan = counts.last_scan.max(Some(event.created_at));
+            }
+            (EventKind::Subscribe, None) => {
+                self.account.entry(day).or_default().other_follows += 1;
+            }
+            (EventKind::Unsubscribe, _) => self.account.entry(day).or_default().unfollows += 1,
+            // A scan whose key names no scene: stored, and counted nowhere.
+            (EventKind::Scan, None) => {}
+        }
+    }
+
+    /// A follow of `scene` on `day` became lost (`change` 1) or kept again (-1).
+    fn lose(&mut self, scene: &str, day: i64, change: i64) {
+        self.scenes
+            .entry((scene.to_string(), day))
+            .or_default()
+            .lost += change;
+    }
+
+    async fn write(&self, connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        if !self.scenes.is_empty() {
+            let rows: Vec<_> = self
+                .scenes
+                .iter()
+                .map(|((scene, day), c)| {
+                    (scene, day, c.scans, c.new_followers, c.lost, c.last_scan)
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO scene_days (scene, day, scans, new_followers, lost, last_scan)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                        value ->> 5
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (scene, day) DO UPDATE SET
+                     scans = scans + excluded.scans,
+                     new_followers = new_followers + excluded.new_followers,
+                     lost = lost + excluded.lost,
+                     last_scan = MAX(COALESCE(last_scan, excluded.last_scan),
+                                     COALESCE(excluded.last_scan, last_scan))",
+            )
+            .bind(json(&rows)?)
+            .execute(&mut *connection)
+            .await?;
+        }
+        if !self.account.is_empty() {
+            let rows: Vec<_> = self
+                .account
+                .iter()
+                .map(|(day, c)| (day, c.other_follows, c.unfollows))
+                .collect();
+            sqlx::query(
+                "INSERT INTO account_days (day, other_follows, unfollows)
+                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true
+                 ON CONFLICT (day) DO UPDATE SET
+                     other_follows = other_follows + excluded.other_follows,
+                     unfollows = unfollows + excluded.unfollows",
+            )
+            .bind(json(&rows)?)
+            .execute(&mut *connection)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `value` as one JSON parameter: a whole write's rows go to SQLite in one statement and
+/// are read back there with `json_each`.
+fn json(value: &impl Serialize) -> Result<String, sqlx::Error> {
+    serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// The offset the aggregates were computed under, if they were.
+pub(super) async fn counted_offset(
+    connection: &mut SqliteConnection,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT utc_offset_seconds FROM stats_meta WHERE id = 1")
+        .fetch_optional(&mut *connection)
+        .await
+}
+
+/// Recomputes every aggregate from the raw events, in days of `offset_seconds`. Runs
+/// inside the caller's transaction.
+pub(super) async fn rebuild(
+    connection: &mut SqliteConnection,
+    offset_seconds: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "DELETE FROM follows; DELETE FROM scene_days; DELETE FROM account_days;
+         DELETE FROM scene_day_users; DELETE FROM day_users;",
+    )
+    .execute(&mut *connection)
+    .await?;
+    let statements = [
+        "INSERT INTO scene_days (scene, day, scans, new_followers, lost, last_scan)
+         SELECT scene, (created_at + ?1) / 86400, COUNT(*), SUM(new_follower), 0, MAX(created_at)
+         FROM scan_events WHERE scene IS NOT NULL
+         GROUP BY 1, 2",
+        "INSERT INTO account_days (day, other_follows, unfollows)
+         SELECT (created_at + ?1) / 86400,
+                SUM(event = 'subscribe' AND scene IS NULL), SUM(event = 'unsubscribe')
+         FROM scan_events WHERE event IN ('subscribe', 'unsubscribe')
+         GROUP BY 1",
+        // Each follow's first unfollow before the user's next follow (the window gives the
+        // next follow's time, in the order the writer uses: time, then storage order).
+        "INSERT INTO follows (event_id, openid, followed_at, scene, unfollowed_at)
+         SELECT f.id, f.openid, f.created_at, f.scene,
+                (SELECT MIN(u.created_at) FROM scan_events u
+                 WHERE u.openid = f.openid AND u.event = 'unsubscribe'
+                   AND u.created_at >= f.created_at
+                   AND (f.next_at IS NULL OR u.created_at < f.next_at))
+         FROM (SELECT id, openid, created_at, scene,
+                      LEAD(created_at) OVER (PARTITION BY openid ORDER BY created_at, id)
+                          AS next_at
+               FROM scan_events WHERE event = 'subscribe') f",
+        "INSERT INTO scene_days (scene, day, lost)
+         SELECT scene, (followed_at + ?1) / 86400, COUNT(*)
+         FROM follows WHERE scene IS NOT NULL AND unfollowed_at IS NOT NULL
+         GROUP BY 1, 2
+         ON CONFLICT (scene, day) DO UPDATE SET lost = excluded.lost",
+        "INSERT INTO stats_meta (id, utc_offset_seconds) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET utc_offset_seconds = excluded.utc_offset_seconds",
+    ];
+    for statement in statements {
+        sqlx::query(statement)
+            .bind(offset_seconds)
+            .execute(&mut *connection)
+            .await?;
+    }
+    users::rebuild(connection, offset_seconds).await
+}

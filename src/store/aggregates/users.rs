@@ -1,0 +1,177 @@
+//! Who scanned: each scene's exact set of users per day, and each day's sketch of every
+//! user who scanned (see `store::user_sets`). Stored events add their users to both, read
+//! and written back once per write, whatever the number of events.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Row, SqliteConnection};
+
+use super::{day_of, json};
+use crate::domain::{AccountEvent, EventKind};
+use crate::store::user_sets::{PART_REGISTERS, Sketch, UserSet, user_hash};
+
+/// Adds the users of the scans and follows from codes among `stored` to their scenes'
+/// sets of the day, and those new to a scene's set to the day's sketch (a user already
+/// in a set is already in the sketch). Rows are written back only when they changed.
+pub(super) async fn count(
+    connection: &mut SqliteConnection,
+    stored: &[(i64, &AccountEvent)],
+    offset_seconds: i64,
+) -> Result<(), sqlx::Error> {
+    let mut scanned: HashMap<(i64, &str), Vec<u64>> = HashMap::new();
+    for (_, event) in stored {
+        if event.kind != EventKind::Unsubscribe
+            && let Some(scene) = &event.scene
+        {
+            scanned
+                .entry((day_of(event.created_at, offset_seconds), scene))
+                .or_default()
+                .push(user_hash(&event.openid));
+        }
+    }
+    if scanned.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(i64, &str)> = scanned.keys().copied().collect();
+    let rows = sqlx::query(
+        "SELECT s.day, s.scene, s.users FROM json_each(?1) AS k
+         JOIN scene_day_users AS s ON s.day = k.value ->> 0 AND s.scene = k.value ->> 1",
+    )
+    .bind(json(&keys)?)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut sets: HashMap<(i64, &str), UserSet> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        sets.insert(
+            (row.try_get(0)?, row.try_get(1)?),
+            UserSet::from_bytes(row.try_get(2)?),
+        );
+    }
+
+    // [day, scene, users as hex] of each set that grew, and the users new to a set by day.
+    let mut grown = Vec::new();
+    let mut new_by_day: HashMap<i64, Vec<u64>> = HashMap::new();
+    for (key, hashes) in scanned {
+        let set = sets.entry(key).or_default();
+        let added = set.extend(hashes);
+        if added.is_empty() {
+            continue;
+        }
+        grown.push(serde_json::json!([
+            key.0,
+            key.1,
+            hex::encode(set.to_bytes())
+        ]));
+        new_by_day.entry(key.0).or_default().extend(added);
+    }
+    if grown.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO scene_day_users (day, scene, users)
+         SELECT value ->> 0, value ->> 1, unhex(value ->> 2) FROM json_each(?1) WHERE true
+         ON CONFLICT (day, scene) DO UPDATE SET users = excluded.users",
+    )
+    .bind(json(&grown)?)
+    .execute(&mut *connection)
+    .await?;
+    count_in_sketches(connection, new_by_day).await
+}
+
+/// Adds users to their days' sketches, writing back the parts that changed.
+async fn count_in_sketches(
+    connection: &mut SqliteConnection,
+    new_by_day: HashMap<i64, Vec<u64>>,
+) -> Result<(), sqlx::Error> {
+    let days: Vec<i64> = new_by_day.keys().copied().collect();
+    let rows = sqlx::query(
+        "SELECT day, part, registers FROM day_users
+         WHERE day IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json(&days)?)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut sketches: HashMap<i64, Sketch> = HashMap::with_capacity(days.len());
+    for row in &rows {
+        let part: i64 = row.try_get(1)?;
+        sketches
+            .entry(row.try_get(0)?)
+            .or_default()
+            .merge_part(part as usize, row.try_get(2)?);
+    }
+    // [day, part, registers as hex] of each part that changed.
+    let mut changed = Vec::new();
+    for (day, hashes) in new_by_day {
+        let sketch = sketches.entry(day).or_default();
+        let parts: BTreeSet<usize> = hashes
+            .into_iter()
+            .filter(|&hash| sketch.insert(hash))
+            .map(|hash| Sketch::register_of(hash).0 / PART_REGISTERS)
+            .collect();
+        for part in parts {
+            changed.push(serde_json::json!([
+                day,
+                part,
+                hex::encode(sketch.part(part))
+            ]));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO day_users (day, part, registers)
+         SELECT value ->> 0, value ->> 1, unhex(value ->> 2) FROM json_each(?1) WHERE true
+         ON CONFLICT (day, part) DO UPDATE SET registers = excluded.registers",
+    )
+    .bind(json(&changed)?)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// The users' sets and sketches from the raw scans. Holds 8 bytes per scan in memory while
+/// it reads them (80 MB for ten million).
+pub(super) async fn rebuild(
+    connection: &mut SqliteConnection,
+    offset_seconds: i64,
+) -> Result<(), sqlx::Error> {
+    use futures_util::TryStreamExt;
+
+    let mut by_scene_day: HashMap<(i64, String), Vec<u64>> = HashMap::new();
+    let mut by_day: HashMap<i64, Sketch> = HashMap::new();
+    {
+        let mut scans = sqlx::query(
+            "SELECT scene, (created_at + ?1) / 86400 AS day, openid FROM scan_events
+             WHERE scene IS NOT NULL AND event != 'unsubscribe'",
+        )
+        .bind(offset_seconds)
+        .fetch(&mut *connection);
+        while let Some(row) = scans.try_next().await? {
+            let (scene, day, openid): (String, i64, String) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let hash = user_hash(&openid);
+            by_scene_day.entry((day, scene)).or_default().push(hash);
+            by_day.entry(day).or_default().insert(hash);
+        }
+    }
+    for ((day, scene), hashes) in by_scene_day {
+        sqlx::query("INSERT INTO scene_day_users (day, scene, users) VALUES (?1, ?2, ?3)")
+            .bind(day)
+            .bind(scene)
+            .bind(UserSet::from_hashes(hashes).to_bytes())
+            .execute(&mut *connection)
+            .await?;
+    }
+    for (day, sketch) in by_day {
+        for part in 0..Sketch::parts() {
+            sqlx::query("INSERT INTO day_users (day, part, registers) VALUES (?1, ?2, ?3)")
+                .bind(day)
+                .bind(part as i64)
+                .bind(sketch.part(part))
+                .execute(&mut *connection)
+                .await?;
+        }
+    }
+    Ok(())
+}
