@@ -17,6 +17,8 @@ struct Follow {
     followed_at: i64,
     scene: Option<String>,
     unfollowed_at: Option<i64>,
+    /// Its first unfollow as `follows` holds it, if it holds the follow yet.
+    stored: Option<Option<i64>>,
 }
 
 /// Works out again the follows of every user with a follow or unfollow among `stored`,
@@ -38,25 +40,14 @@ pub(super) async fn refresh(
     }
     let users = json(&users)?;
 
-    // What the follows were before these events: event id -> first unfollow.
-    let mut before: HashMap<i64, Option<i64>> = HashMap::new();
-    {
-        let rows = sqlx::query(
-            "SELECT event_id, unfollowed_at FROM follows
-             WHERE openid IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(&users)
-        .fetch_all(&mut *connection)
-        .await?;
-        for row in rows {
-            before.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-    }
-
+    // Each user's follows and unfollows, and what `follows` held for each follow before
+    // these events.
     let rows = sqlx::query(
-        "SELECT openid, id, created_at, event = 'subscribe' AS follows, scene FROM scan_events
-         WHERE openid IN (SELECT value FROM json_each(?1))
-           AND event IN ('subscribe', 'unsubscribe')",
+        "SELECT e.openid, e.id, e.created_at, e.event = 'subscribe', e.scene,
+                f.event_id IS NOT NULL, f.unfollowed_at
+         FROM scan_events AS e LEFT JOIN follows AS f ON f.event_id = e.id
+         WHERE e.openid IN (SELECT value FROM json_each(?1))
+           AND e.event IN ('subscribe', 'unsubscribe')",
     )
     .bind(&users)
     .fetch_all(&mut *connection)
@@ -71,6 +62,11 @@ pub(super) async fn refresh(
                 followed_at: at,
                 scene: row.try_get(4)?,
                 unfollowed_at: None,
+                stored: if row.try_get(5)? {
+                    Some(row.try_get(6)?)
+                } else {
+                    None
+                },
             });
         } else {
             unfollows.push(at);
@@ -82,11 +78,10 @@ pub(super) async fn refresh(
     for (openid, (mut follows, mut unfollows)) in by_user {
         work_out(&mut follows, &mut unfollows);
         for follow in follows {
-            let previous = before.get(&follow.event_id);
-            if previous == Some(&follow.unfollowed_at) {
+            if follow.stored == Some(follow.unfollowed_at) {
                 continue;
             }
-            let was_lost = previous.is_some_and(Option::is_some);
+            let was_lost = follow.stored.is_some_and(|u| u.is_some());
             if let Some(scene) = &follow.scene
                 && was_lost != follow.unfollowed_at.is_some()
             {
@@ -147,6 +142,7 @@ mod tests {
                 followed_at,
                 scene: None,
                 unfollowed_at: None,
+                stored: None,
             })
             .collect()
     }
