@@ -261,26 +261,44 @@ impl Store {
         scope: Scope<'_>,
         now: i64,
     ) -> Result<CohortRetention, StoreError> {
+        // One pass over the range's follows (through the index by scene) for the three
+        // windows: a query per window read every follow's row three times.
         let sql = format!(
-            "SELECT COUNT(*) AS followed,
-                    COALESCE(SUM(unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4), 0)
-                        AS kept
+            "SELECT COALESCE(SUM(followed_at <= ?5 - ?4), 0) AS followed_1,
+                    COALESCE(SUM(followed_at <= ?5 - ?4
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4)),
+                             0) AS kept_1,
+                    COALESCE(SUM(followed_at <= ?5 - ?6), 0) AS followed_7,
+                    COALESCE(SUM(followed_at <= ?5 - ?6
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?6)),
+                             0) AS kept_7,
+                    COALESCE(SUM(followed_at <= ?5 - ?7), 0) AS followed_30,
+                    COALESCE(SUM(followed_at <= ?5 - ?7
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?7)),
+                             0) AS kept_30
              FROM follows
              WHERE followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4 AND {}",
             scope.condition()
         );
+        let window = |days: i64| days * aggregates::SECONDS_PER_DAY;
+        let row = sqlx::query(&sql)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.value())
+            .bind(window(1))
+            .bind(now)
+            .bind(window(7))
+            .bind(window(30))
+            .fetch_one(&self.reader)
+            .await?;
         let mut shares = [None; 3];
-        for (share, days) in shares.iter_mut().zip([1_i64, 7, 30]) {
-            let window = days * aggregates::SECONDS_PER_DAY;
-            let row = sqlx::query(&sql)
-                .bind(range.from)
-                .bind(range.to)
-                .bind(scope.value())
-                .bind(window)
-                .bind(now)
-                .fetch_one(&self.reader)
-                .await?;
-            let (followed, kept): (i64, i64) = (row.try_get("followed")?, row.try_get("kept")?);
+        let columns = [
+            ("followed_1", "kept_1"),
+            ("followed_7", "kept_7"),
+            ("followed_30", "kept_30"),
+        ];
+        for (share, (followed, kept)) in shares.iter_mut().zip(columns) {
+            let (followed, kept): (i64, i64) = (row.try_get(followed)?, row.try_get(kept)?);
             *share = (followed > 0).then(|| kept as f64 / followed as f64);
         }
         let [d1, d7, d30] = shares;
