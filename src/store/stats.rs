@@ -29,8 +29,10 @@ pub struct SceneStats {
     pub scans: i64,
     /// Follows that came from scanning the scene's codes.
     pub new_followers: i64,
-    /// Distinct users who scanned.
-    pub unique_users: i64,
+    /// Distinct users who scanned; `None` until counted. Counting is the costly part of a
+    /// line (the union of the scene's day sets, which grow with its scans), so a page counts
+    /// only the lines it shows ([`Store::count_unique_users`]).
+    pub unique_users: Option<i64>,
     /// Of the new followers, those who unfollowed since (before following again).
     pub lost: i64,
     /// Time of the last scan in the range, Unix seconds.
@@ -57,6 +59,11 @@ pub struct Totals {
 /// unique users to be counted exactly: their union then costs a few milliseconds, where a
 /// busy account's month (millions) would cost a second, and the sketches answer instead.
 const EXACT_UNION_LIMIT: i64 = 100_000;
+
+/// Up to how many scenes [`Store::count_unique_users`] reads scene by scene, through the
+/// index by scene; more are read in one pass over the range (a page has 50 lines, a chunk of
+/// the CSV [`FEW_SCENES`] too).
+pub const FEW_SCENES: usize = 200;
 
 /// Of the new followers of a range who followed at least N days ago, the share still
 /// following N days after they followed; `None` when none followed that long ago.
@@ -114,9 +121,13 @@ pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
 }
 
 impl Store {
-    /// Every scene that has a code, a label or a scan in the range, with its numbers.
+    /// Every scene that has a code, a label, a group or a scan in the range, with its
+    /// numbers but for unique users (left `None`): these come from `scene_days` (read through
+    /// its covering index by day), so they cost the same however many events are stored.
     pub async fn scene_stats(&self, range: TimeRange) -> Result<Vec<SceneStats>, StoreError> {
         let (from_day, to_day) = self.days(range);
+        // The kinds of code are grouped once and joined: a subquery per scene cost a
+        // look-up in `codes` for each of thousands of lines.
         let rows = sqlx::query(
             "WITH counts AS (
                  SELECT scene,
@@ -128,6 +139,11 @@ impl Store {
                  WHERE day >= ?1 AND day < ?2
                  GROUP BY scene
              ),
+             kinds AS (
+                 SELECT scene, group_concat(kind) AS kinds
+                 FROM (SELECT DISTINCT scene, kind FROM codes ORDER BY scene, kind)
+                 GROUP BY scene
+             ),
              scenes AS (
                  SELECT scene FROM counts WHERE scans > 0 OR lost > 0
                  UNION SELECT scene FROM codes
@@ -137,15 +153,14 @@ impl Store {
              SELECT s.scene,
                     l.label,
                     g.group_name,
-                    (SELECT group_concat(kind) FROM
-                        (SELECT DISTINCT kind FROM codes WHERE codes.scene = s.scene ORDER BY kind))
-                        AS kinds,
+                    k.kinds,
                     COALESCE(c.scans, 0) AS scans,
                     COALESCE(c.new_followers, 0) AS new_followers,
                     COALESCE(c.lost, 0) AS lost,
                     c.last_scan
              FROM scenes s
              LEFT JOIN counts c ON c.scene = s.scene
+             LEFT JOIN kinds k ON k.scene = s.scene
              LEFT JOIN labels l ON l.scene = s.scene
              LEFT JOIN scene_groups g ON g.scene = s.scene",
         )
@@ -153,14 +168,11 @@ impl Store {
         .bind(to_day)
         .fetch_all(&self.reader)
         .await?;
-        let unique_users = self.unique_users_by_scene(range).await?;
         rows.iter()
             .map(|row| {
                 let kinds: Option<String> = row.try_get("kinds")?;
-                let scene: String = row.try_get("scene")?;
                 Ok(SceneStats {
-                    unique_users: unique_users.get(&scene).copied().unwrap_or(0),
-                    scene,
+                    scene: row.try_get("scene")?,
                     label: row.try_get("label")?,
                     group: row.try_get("group_name")?,
                     kinds: kinds
@@ -168,11 +180,37 @@ impl Store {
                         .unwrap_or_default(),
                     scans: row.try_get("scans")?,
                     new_followers: row.try_get("new_followers")?,
+                    unique_users: None,
                     lost: row.try_get("lost")?,
                     last_scan: row.try_get("last_scan")?,
                 })
             })
             .collect()
+    }
+
+    /// Counts the unique users of each of `lines` over the range.
+    ///
+    /// A few lines (a page of them) are read through the index by scene, their days only;
+    /// many are read in one pass over the range's sets, in key order, which beats a look-up
+    /// per scene and day once most scenes are asked for.
+    pub async fn count_unique_users(
+        &self,
+        range: TimeRange,
+        lines: &mut [SceneStats],
+    ) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let users = if lines.len() <= FEW_SCENES {
+            let scenes: Vec<&str> = lines.iter().map(|line| line.scene.as_str()).collect();
+            self.unique_users_of_scenes(range, &scenes).await?
+        } else {
+            self.unique_users_by_scene(range).await?
+        };
+        for line in lines {
+            line.unique_users = Some(users.get(&line.scene).copied().unwrap_or(0));
+        }
+        Ok(())
     }
 
     /// Totals over the range, of the scope's scenes.
@@ -322,6 +360,44 @@ impl Store {
                 .or_default()
                 .push(row.try_get("users")?);
         }
+        Ok(sets
+            .into_iter()
+            .map(|(scene, days)| {
+                let users = union_size(days.iter().map(Vec::as_slice));
+                (scene, i64::try_from(users).unwrap_or(i64::MAX))
+            })
+            .collect())
+    }
+
+    /// Each of `scenes`' unique users over the range (scenes without scans left out), read
+    /// through the index by scene.
+    async fn unique_users_of_scenes(
+        &self,
+        range: TimeRange,
+        scenes: &[&str],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let mut sets: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        // At most FEW_SCENES parameters, well under SQLite's limit (32,766).
+        let placeholders = (3..scenes.len() + 3)
+            .map(|n| format!("?{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT scene, users FROM scene_day_users
+             WHERE scene IN ({placeholders}) AND day >= ?1 AND day < ?2"
+        );
+        let mut query = sqlx::query(&sql).bind(from_day).bind(to_day);
+        for scene in scenes {
+            query = query.bind(*scene);
+        }
+        let mut rows = query.fetch(&self.reader);
+        while let Some(row) = rows.try_next().await? {
+            sets.entry(row.try_get("scene")?)
+                .or_default()
+                .push(row.try_get("users")?);
+        }
+        drop(rows);
         Ok(sets
             .into_iter()
             .map(|(scene, days)| {
