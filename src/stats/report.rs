@@ -79,8 +79,15 @@ impl Report {
         let mut group_names: Vec<String> = scenes.iter().filter_map(|s| s.group.clone()).collect();
         group_names.sort();
         group_names.dedup();
+        let scope = totals_scope(&query);
+        // The lines of every scene hold the counts of every scene (a scene left out had
+        // none), so the totals are their sum rather than another pass over the range.
+        let mut counts = matches!(scope, Scope::All).then(|| sum(&scenes));
         if let Some(group) = &query.group {
             scenes.retain(|s| s.group.as_deref() == Some(group.as_str()));
+            if matches!(scope, Scope::Group(_)) {
+                counts = Some(sum(&scenes));
+            }
         }
         let every_line = counted == Counted::Every || query.sort == SortKey::Users;
         if every_line {
@@ -113,8 +120,10 @@ impl Report {
                     .await?;
             }
         }
-        let scope = totals_scope(&query);
-        let totals = store.totals(range, scope).await?;
+        let totals = match counts {
+            Some(counts) => store.totals_of(range, scope, counts).await?,
+            None => store.totals(range, scope).await?,
+        };
         let cohorts = match scope {
             Scope::All => None,
             scope => Some(store.cohort_retention(range, scope, now()).await?),
@@ -154,6 +163,17 @@ impl Report {
             },
         )
     }
+}
+
+/// The scans, new followers and lost followers of `lines` together.
+fn sum(lines: &[SceneStats]) -> DayCounts {
+    lines
+        .iter()
+        .fold(DayCounts::default(), |sum, line| DayCounts {
+            scans: sum.scans + line.scans,
+            new_followers: sum.new_followers + line.new_followers,
+            lost: sum.lost + line.lost,
+        })
 }
 
 /// The scenes the totals and the chart count: the query's scene, else its group's.
