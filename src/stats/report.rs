@@ -19,7 +19,8 @@ pub struct Report {
     /// The query this answers.
     pub query: StatsQuery,
     /// Every scene with a code, a label, a group or a scan in the range that the query's
-    /// group and search keep, in the query's order.
+    /// group and search keep, in the query's order; unique users counted as [`Counted`]
+    /// asked.
     pub scenes: Vec<SceneStats>,
     /// For the groups view: every group the query's group and search keep (the scenes in
     /// no group last), in the query's order.
