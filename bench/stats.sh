@@ -3,6 +3,7 @@
 #
 #   bash bench/stats.sh                          # 100,000, 1,000,000 and 10,000,000 events
 #   SIZES="100000 1000000" bash bench/stats.sh
+#   KEEP_DB=/tmp/stats-dbs SIZES=1000000 bash bench/stats.sh   # seed once, reuse after
 #
 # For each size: generates a history (bench/events.py: 2,000 scenes over 60 days, about one
 # user in five scanning more than once, one event in ten an unfollow), imports it with
@@ -11,6 +12,13 @@
 # `/stats` (the last 30 days of the history, first page), `/stats?group=…`,
 # `/stats/{scene}` and `/api/stats`, and the time of a full `/stats.csv`; and the size of the
 # database. Prints a table.
+#
+# KEEP_DB=DIR keeps each seeded database as DIR/stats-SIZE.db and, when it is already there,
+# measures it instead of seeding again (the import column then reads "reused"): seeding a
+# million events takes minutes, and a change to the pages needs only the pages measured.
+# Delete the file after a change to the events, the import or the schema.
+# SCENE_QR=PATH measures a binary built earlier instead of building this checkout's (to compare
+# two builds on one machine, on the same databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +29,10 @@ DURATION=${DURATION:-10s}
 source bench/lib.sh
 need wrk python3
 ports_free "$PORT"
-cargo build --release --locked --quiet
+if [ -z "${SCENE_QR:-}" ]; then
+  cargo build --release --locked --quiet
+  SCENE_QR=./target/release/scene-qr
+fi
 
 # The history starts at this Unix time (2023-11-14 22:13:20 UTC) and lasts 60 days.
 START=1700000000
@@ -41,17 +52,22 @@ latency() {
 rows=()
 for size in $SIZES; do
   echo "== $size events" >&2
-  python3 bench/events.py "$size" "$START" >"$work/events.jsonl"
   db="$work/stats-$size.db"
-  started=$(date +%s.%N)
-  DATABASE_URL="sqlite://$db" SCENE_QR_UTC_OFFSET=+08:00 RUST_LOG=warn \
-    ./target/release/scene-qr import-events --server-stopped "$work/events.jsonl" >"$work/import.txt"
-  ended=$(date +%s.%N)
-  import_rate=$(awk -v n="$size" -v a="$started" -v b="$ended" 'BEGIN {printf "%.0f", n / (b - a)}')
-  rm -f "$work/events.jsonl"
+  if [ -n "${KEEP_DB:-}" ]; then mkdir -p "$KEEP_DB"; db="$KEEP_DB/stats-$size.db"; fi
+  if [ -n "${KEEP_DB:-}" ] && [ -f "$db" ]; then
+    import_rate=reused
+  else
+    python3 bench/events.py "$size" "$START" >"$work/events.jsonl"
+    started=$(date +%s.%N)
+    DATABASE_URL="sqlite://$db" SCENE_QR_UTC_OFFSET=+08:00 RUST_LOG=warn \
+      "$SCENE_QR" import-events --server-stopped "$work/events.jsonl" >"$work/import.txt"
+    ended=$(date +%s.%N)
+    import_rate=$(awk -v n="$size" -v a="$started" -v b="$ended" 'BEGIN {printf "%.0f/s", n / (b - a)}')
+    rm -f "$work/events.jsonl"
+  fi
 
   SCENE_QR_LISTEN=127.0.0.1:$PORT DATABASE_URL="sqlite://$db" SCENE_QR_UTC_OFFSET=+08:00 \
-    RUST_LOG=warn ./target/release/scene-qr >"$work/server.log" 2>&1 &
+    RUST_LOG=warn "$SCENE_QR" >"$work/server.log" 2>&1 &
   server=$!
   pids+=($server)
   wait_for "$base/healthz" $server
@@ -72,8 +88,8 @@ for size in $SIZES; do
   kill "$server"; wait "$server" 2>/dev/null || true
   pids=("${pids[@]/$server/}")
   size_mb=$(du -m "$db" | cut -f1)
-  rows+=("| $size | $import_rate/s | $stats | $group | $scene | $api | $csv ($csv_rows rows) | $size_mb MB |")
-  rm -f "$db" "$db-wal" "$db-shm"
+  rows+=("| $size | $import_rate | $stats | $group | $scene | $api | $csv ($csv_rows rows) | $size_mb MB |")
+  if [ -z "${KEEP_DB:-}" ]; then rm -f "$db" "$db-wal" "$db-shm"; fi
 done
 
 echo

@@ -153,7 +153,8 @@ pub struct StatsRow {
     pub kinds: String,
     pub scans: i64,
     pub new_followers: i64,
-    pub unique_users: i64,
+    /// Always counted for the rows a page shows.
+    pub unique_users: Option<i64>,
     pub lost: i64,
     pub retention: String,
     pub last_scan: String,

@@ -6,6 +6,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
 
 use time::format_description::well_known::Rfc3339;
@@ -19,13 +21,15 @@ use crate::pages::{
     CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRow,
     human_duration, percent, render, scene_stats_path,
 };
+use crate::stats::report::Counted;
 use crate::stats::report::GroupStats;
 use crate::stats::{Page, Report, SceneReport};
+use crate::store::StoreError;
 use crate::store::stats::{CohortRetention, SceneStats, Totals, retention};
 
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
-    let report = Report::gather(&state.store, query).await?;
+    let report = Report::gather(&state.store, query, Counted::Page).await?;
     let page = stats_page(state.layout, &report, state.utc_offset)?;
     Ok(render(StatusCode::OK, &page))
 }
@@ -47,25 +51,27 @@ pub async fn scene_page(
 
 pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
-    let report = Report::gather(&state.store, query).await?;
+    let report = Report::gather(&state.store, query, Counted::Every).await?;
     Ok(HttpResponse::Ok().json(report_json(&report, state.utc_offset)))
 }
 
+/// Every line of the table, streamed: the lines' unique users are counted a chunk at a time
+/// as the body is sent, so the answer starts at once and never sits in memory whole.
 pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let query = stats_query(&req, state.utc_offset)?;
-    let report = Report::gather(&state.store, query).await?;
-    let body = report_csv(&report, state.utc_offset)?;
+    let mut report = Report::gather(&state.store, query, Counted::Later).await?;
     let name = format!(
         "scene-qr-stats-{}-to-{}.csv",
         report.query.from, report.query.to
     );
+    let body = csv_body(report.counted_chunks(&state.store), state.utc_offset);
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),
         ))
-        .body(body))
+        .streaming(body))
 }
 
 /// The query of any statistics request. A range with no end ends today, in the
@@ -387,7 +393,8 @@ struct SceneJson<'a> {
     kinds: &'a [String],
     scans: i64,
     new_followers: i64,
-    unique_users: i64,
+    /// Always counted in the JSON.
+    unique_users: Option<i64>,
     lost: i64,
     retained: i64,
     retention: Option<f64>,
@@ -485,46 +492,67 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
     }
 }
 
-fn report_csv(report: &Report, offset: UtcOffset) -> Result<Vec<u8>, AppError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "scene",
-        "label",
-        "group",
-        "kinds",
-        "scans",
-        "new_followers",
-        "unique_users",
-        "lost",
-        "retained",
-        "retention",
-        "last_scan",
-    ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
-    for s in &report.scenes {
-        let (retained, share) = retention(s.new_followers, s.lost);
-        rows.push(vec![
-            spreadsheet_safe(&s.scene),
-            spreadsheet_safe(s.label.as_deref().unwrap_or_default()),
-            spreadsheet_safe(s.group.as_deref().unwrap_or_default()),
-            s.kinds.join(" "),
-            s.scans.to_string(),
-            s.new_followers.to_string(),
-            s.unique_users.to_string(),
-            s.lost.to_string(),
-            retained.to_string(),
-            share.map(|r| format!("{r:.4}")).unwrap_or_default(),
-            rfc3339(s.last_scan, offset).unwrap_or_default(),
-        ]);
+const CSV_HEADER: [&str; 11] = [
+    "scene",
+    "label",
+    "group",
+    "kinds",
+    "scans",
+    "new_followers",
+    "unique_users",
+    "lost",
+    "retained",
+    "retention",
+    "last_scan",
+];
+
+/// The CSV's bytes: the header, then each chunk of lines as it comes. A chunk that cannot be
+/// read ends the body with an error, after the status went out: actix then closes the
+/// connection without the body's last chunk, so the client sees a cut download rather than a
+/// short file that looks whole.
+fn csv_body(
+    chunks: impl Stream<Item = Result<Vec<SceneStats>, StoreError>> + 'static,
+    offset: UtcOffset,
+) -> impl Stream<Item = Result<Bytes, AppError>> + 'static {
+    let header = csv_chunk(&[], true, offset);
+    stream::once(async move { header }).chain(chunks.map(move |chunk| {
+        let chunk = chunk.map_err(|e| {
+            log::error!("the statistics CSV stopped: {e}");
+            AppError::from(e)
+        })?;
+        csv_chunk(&chunk, false, offset)
+    }))
+}
+
+/// Lines of the CSV, with its header first when `header`.
+fn csv_chunk(lines: &[SceneStats], header: bool, offset: UtcOffset) -> Result<Bytes, AppError> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(100 * lines.len()));
+    let internal = |e: csv::Error| AppError::Internal(Box::new(e));
+    if header {
+        writer.write_record(CSV_HEADER).map_err(internal)?;
     }
-    for row in rows {
+    for s in lines {
+        let (retained, share) = retention(s.new_followers, s.lost);
         writer
-            .write_record(&row)
-            .map_err(|e| AppError::Internal(Box::new(e)))?;
+            .write_record([
+                spreadsheet_safe(&s.scene),
+                spreadsheet_safe(s.label.as_deref().unwrap_or_default()),
+                spreadsheet_safe(s.group.as_deref().unwrap_or_default()),
+                s.kinds.join(" "),
+                s.scans.to_string(),
+                s.new_followers.to_string(),
+                s.unique_users.map(|n| n.to_string()).unwrap_or_default(),
+                s.lost.to_string(),
+                retained.to_string(),
+                share.map(|r| format!("{r:.4}")).unwrap_or_default(),
+                rfc3339(s.last_scan, offset).unwrap_or_default(),
+            ])
+            .map_err(internal)?;
     }
     writer
         .into_inner()
-        .map_err(|e| AppError::Internal(Box::new(e)))
+        .map(Bytes::from)
+        .map_err(|e| AppError::Internal(Box::new(e.into_error())))
 }
 
 /// Staff open the CSV in spreadsheets, which run a cell starting with `=`, `+`, `-` or `@`

@@ -88,7 +88,7 @@ mod tests {
             kinds: Vec::new(),
             scans: 0,
             new_followers: 0,
-            unique_users: 0,
+            unique_users: None,
             lost: 0,
             last_scan: None,
         }
@@ -190,7 +190,7 @@ mod tests {
             kinds: vec!["permanent".into()],
             scans: 1,
             new_followers: 4,
-            unique_users: 1,
+            unique_users: Some(1),
             lost: 3,
             last_scan: Some(100),
             ..line("low")
@@ -203,7 +203,7 @@ mod tests {
             kinds: vec!["temporary".into()],
             scans: 2,
             new_followers: 5,
-            unique_users: 2,
+            unique_users: Some(2),
             lost: 4,
             last_scan: Some(200),
             ..line("high")

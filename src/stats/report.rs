@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::{Stream, stream};
 use time::{Date, UtcOffset};
 
 use super::order::{sort, sort_groups};
-use crate::domain::{SceneKey, StatsQuery, View};
+use super::paging::Page;
+use crate::domain::{SceneKey, SortKey, StatsQuery, View};
 use crate::store::codes::CodeRow;
 use crate::store::labels::SceneSettings;
-use crate::store::stats::{CohortRetention, DayCounts, SceneStats, Scope, Totals};
+use crate::store::stats::{CohortRetention, DayCounts, FEW_SCENES, SceneStats, Scope, Totals};
 use crate::store::{Store, StoreError};
 
 /// Everything the page, the JSON and the CSV of `/stats` show.
@@ -17,7 +19,8 @@ pub struct Report {
     /// The query this answers.
     pub query: StatsQuery,
     /// Every scene with a code, a label, a group or a scan in the range that the query's
-    /// group and search keep, in the query's order.
+    /// group and search keep, in the query's order; unique users counted as [`Counted`]
+    /// asked.
     pub scenes: Vec<SceneStats>,
     /// For the groups view: every group the query's group and search keep (the scenes in
     /// no group last), in the query's order.
@@ -49,18 +52,47 @@ pub struct GroupStats {
     pub last_scan: Option<i64>,
 }
 
+/// Which lines of the table a report counts the unique users of: the costly column (the
+/// union of a scene's day sets, which grow with its scans), where every other column is read
+/// for all lines from the per-day counts. Whatever is asked, a table sorted by unique users
+/// has every line counted, since its order needs them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// The lines of the query's page (none in the groups view, which lists no scene's).
+    Page,
+    /// Every line.
+    Every,
+    /// None: the caller counts them a chunk at a time, with [`Report::counted_chunks`].
+    Later,
+}
+
 impl Report {
     /// Days start at midnight in the offset the store counts in. The table is filtered and
     /// sorted here, from the one query for every scene's line: a few thousand scenes at most.
-    pub async fn gather(store: &Store, query: StatsQuery) -> Result<Self, StoreError> {
+    pub async fn gather(
+        store: &Store,
+        query: StatsQuery,
+        counted: Counted,
+    ) -> Result<Self, StoreError> {
         let offset = store.utc_offset();
         let range = query.time_range(offset);
         let mut scenes = store.scene_stats(range).await?;
         let mut group_names: Vec<String> = scenes.iter().filter_map(|s| s.group.clone()).collect();
         group_names.sort();
         group_names.dedup();
+        let scope = totals_scope(&query);
+        // The lines of every scene hold the counts of every scene (a scene left out had
+        // none), so the totals are their sum rather than another pass over the range.
+        let mut counts = matches!(scope, Scope::All).then(|| sum(&scenes));
         if let Some(group) = &query.group {
             scenes.retain(|s| s.group.as_deref() == Some(group.as_str()));
+            if matches!(scope, Scope::Group(_)) {
+                counts = Some(sum(&scenes));
+            }
+        }
+        let every_line = counted == Counted::Every || query.sort == SortKey::Users;
+        if every_line {
+            store.count_unique_users(range, &mut scenes).await?;
         }
         sort(&mut scenes, query.sort, query.descending);
         let search = query.search.as_deref().map(Search::new);
@@ -81,8 +113,18 @@ impl Report {
                 search.finds(&s.scene) || s.label.as_deref().is_some_and(|l| search.finds(l))
             });
         }
-        let scope = totals_scope(&query);
-        let totals = store.totals(range, scope).await?;
+        if counted == Counted::Page && query.view == View::Scenes && !every_line {
+            // A page past the end shows no line; the route answers it.
+            if let Ok(page) = Page::of(scenes.len(), query.page) {
+                store
+                    .count_unique_users(range, &mut scenes[page.rows])
+                    .await?;
+            }
+        }
+        let totals = match counts {
+            Some(counts) => store.totals_of(range, scope, counts).await?,
+            None => store.totals(range, scope).await?,
+        };
         let cohorts = match scope {
             Scope::All => None,
             scope => Some(store.cohort_retention(range, scope, now()).await?),
@@ -98,6 +140,41 @@ impl Report {
             daily,
         })
     }
+
+    /// The report's lines in order, taken out of it, in chunks of at most [`FEW_SCENES`]
+    /// with their unique users counted as each chunk is reached: a CSV of every scene starts
+    /// at once and never holds more than a chunk's sets, however busy the scenes are.
+    pub fn counted_chunks(
+        &mut self,
+        store: &Store,
+    ) -> impl Stream<Item = Result<Vec<SceneStats>, StoreError>> + 'static {
+        let range = self.query.time_range(store.utc_offset());
+        let lines = std::mem::take(&mut self.scenes).into_iter();
+        stream::try_unfold(
+            (store.clone(), lines),
+            move |(store, mut lines)| async move {
+                let mut chunk: Vec<SceneStats> = lines.by_ref().take(FEW_SCENES).collect();
+                if chunk.is_empty() {
+                    return Ok(None);
+                }
+                if chunk.iter().any(|line| line.unique_users.is_none()) {
+                    store.count_unique_users(range, &mut chunk).await?;
+                }
+                Ok(Some((chunk, (store, lines))))
+            },
+        )
+    }
+}
+
+/// The scans, new followers and lost followers of `lines` together.
+fn sum(lines: &[SceneStats]) -> DayCounts {
+    lines
+        .iter()
+        .fold(DayCounts::default(), |sum, line| DayCounts {
+            scans: sum.scans + line.scans,
+            new_followers: sum.new_followers + line.new_followers,
+            lost: sum.lost + line.lost,
+        })
 }
 
 /// The scenes the totals and the chart count: the query's scene, else its group's.
@@ -385,12 +462,17 @@ mod tests {
         let (_dir, store) = sample(BEIJING).await;
         let asked = query("from=2000-01-01&to=2000-01-04&sort=scans&order=desc");
 
-        let report = Report::gather(&store, asked.clone()).await.unwrap();
+        let report = Report::gather(&store, asked.clone(), Counted::Every)
+            .await
+            .unwrap();
 
         let scenes: Vec<_> = report.scenes.iter().map(|s| s.scene.as_str()).collect();
         assert_eq!(scenes, ["2", "10", "poster", "idle"]);
         let two = &report.scenes[0];
-        assert_eq!((two.scans, two.unique_users, two.new_followers), (3, 2, 0));
+        assert_eq!(
+            (two.scans, two.unique_users, two.new_followers),
+            (3, Some(2), 0)
+        );
         assert_eq!(report.scenes[2].label.as_deref(), Some("Poster"));
         assert_eq!(report.scenes[3].scans, 0);
         let totals = report.totals;
@@ -407,9 +489,13 @@ mod tests {
     async fn a_query_naming_a_scene_narrows_the_totals_and_days_but_not_the_table() {
         let (_dir, store) = sample(BEIJING).await;
 
-        let report = Report::gather(&store, query("from=2000-01-01&to=2000-01-04&scene=2"))
-            .await
-            .unwrap();
+        let report = Report::gather(
+            &store,
+            query("from=2000-01-01&to=2000-01-04&scene=2"),
+            Counted::Every,
+        )
+        .await
+        .unwrap();
 
         assert_eq!(report.scenes.len(), 4);
         assert_eq!((report.totals.scans, report.totals.unique_users), (3, 2));
@@ -424,8 +510,12 @@ mod tests {
 
         let (_utc_dir, utc_store) = sample(UtcOffset::UTC).await;
 
-        let in_beijing = Report::gather(&store, poster.clone()).await.unwrap();
-        let in_utc = Report::gather(&utc_store, poster).await.unwrap();
+        let in_beijing = Report::gather(&store, poster.clone(), Counted::Every)
+            .await
+            .unwrap();
+        let in_utc = Report::gather(&utc_store, poster, Counted::Every)
+            .await
+            .unwrap();
 
         assert_eq!(days(&in_beijing.daily), [0, 1, 0, 0]);
         assert_eq!(days(&in_utc.daily), [1, 0, 0, 0]);
@@ -467,9 +557,13 @@ mod tests {
         group(&store, "East", &["10", "2"]).await;
         group(&store, "West", &["poster"]).await;
 
-        let report = Report::gather(&store, query("from=2000-01-01&to=2000-01-04&group=East"))
-            .await
-            .unwrap();
+        let report = Report::gather(
+            &store,
+            query("from=2000-01-01&to=2000-01-04&group=East"),
+            Counted::Every,
+        )
+        .await
+        .unwrap();
 
         let scenes: Vec<_> = report.scenes.iter().map(|s| s.scene.as_str()).collect();
         assert_eq!(scenes, ["2", "10"]);
@@ -491,6 +585,7 @@ mod tests {
         let report = Report::gather(
             &store,
             query("from=2000-01-01&to=2000-01-04&view=groups&sort=scans"),
+            Counted::Every,
         )
         .await
         .unwrap();
@@ -509,11 +604,62 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn a_page_counts_the_unique_users_of_its_lines_only_unless_sorted_by_them() {
+        let (_dir, store) = store(BEIJING).await;
+        for n in 1..=60 {
+            let scene = n.to_string();
+            push(
+                &store,
+                &format!("u{n}"),
+                DAY0 + n,
+                EventKind::Scan,
+                Some(&scene),
+            )
+            .await;
+        }
+        let range = "from=2000-01-01&to=2000-01-04";
+
+        let second = Report::gather(
+            &store,
+            query(&format!("{range}&sort=scene&order=asc&page=2")),
+            Counted::Page,
+        )
+        .await
+        .unwrap();
+        let by_users = Report::gather(
+            &store,
+            query(&format!("{range}&sort=users&page=2")),
+            Counted::Page,
+        )
+        .await
+        .unwrap();
+
+        let counted: Vec<_> = second
+            .scenes
+            .iter()
+            .filter(|s| s.unique_users.is_some())
+            .map(|s| s.scene.clone())
+            .collect();
+        let page_two: Vec<_> = (51..=60).map(|n| n.to_string()).collect();
+        assert_eq!(counted, page_two);
+        assert!(
+            second.scenes[50..]
+                .iter()
+                .all(|s| s.unique_users == Some(1))
+        );
+        assert!(by_users.scenes.iter().all(|s| s.unique_users == Some(1)));
+    }
+
+    #[actix_web::test]
     async fn a_search_finds_scenes_by_key_or_label_ignoring_case() {
         let (_dir, store) = sample(BEIJING).await;
 
-        let by_label = Report::gather(&store, query("q=NOT%20YET")).await.unwrap();
-        let by_key = Report::gather(&store, query("q=Post")).await.unwrap();
+        let by_label = Report::gather(&store, query("q=NOT%20YET"), Counted::Every)
+            .await
+            .unwrap();
+        let by_key = Report::gather(&store, query("q=Post"), Counted::Every)
+            .await
+            .unwrap();
 
         assert_eq!(by_label.scenes.len(), 1);
         assert_eq!(by_label.scenes[0].scene, "idle");

@@ -48,6 +48,10 @@ impl StoreError {
 /// write is retried (by WeChat, or by whoever saves) on a fresh connection.
 const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// How much of the database file each reader maps into memory (address space, not memory
+/// used): beyond it, reads go through read() again.
+const READER_MMAP_BYTES: u64 = 1 << 30;
+
 /// Handles to the database, cheap to clone and shared by every worker.
 #[derive(Clone)]
 pub struct Store {
@@ -104,6 +108,11 @@ impl Store {
                 started.elapsed().as_secs_f64()
             );
         }
+        // Readers map the file instead of copying each page through a read() into their
+        // own 2 MiB cache: a statistics page reads megabytes of day sets, and the copies
+        // and system calls were a large part of its time. The mapping shares the operating
+        // system's page cache, so four readers cost no more memory than one.
+        let reader_options = reader_options.pragma("mmap_size", READER_MMAP_BYTES.to_string());
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(reader_options)

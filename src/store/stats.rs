@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::user_sets::{Sketch, union_size};
+use super::user_sets::{PART_REGISTERS, Sketch, union_size};
 use super::{Store, StoreError, aggregates};
 use crate::domain::TimeRange;
 
@@ -29,8 +29,10 @@ pub struct SceneStats {
     pub scans: i64,
     /// Follows that came from scanning the scene's codes.
     pub new_followers: i64,
-    /// Distinct users who scanned.
-    pub unique_users: i64,
+    /// Distinct users who scanned; `None` until counted. Counting is the costly part of a
+    /// line (the union of the scene's day sets, which grow with its scans), so a page counts
+    /// only the lines it shows ([`Store::count_unique_users`]).
+    pub unique_users: Option<i64>,
     /// Of the new followers, those who unfollowed since (before following again).
     pub lost: i64,
     /// Time of the last scan in the range, Unix seconds.
@@ -53,10 +55,29 @@ pub struct Totals {
     pub unfollows: i64,
 }
 
-/// Up to how many users the scenes' day sets of a range may hold together for the totals'
-/// unique users to be counted exactly: their union then costs a few milliseconds, where a
+/// Up to how many scans a range may have for the totals' unique users to be counted
+/// exactly: the scenes' day sets then hold at most that many users together (a user is in a
+/// scene's day set for a scan of that day), whose union costs a few milliseconds, where a
 /// busy account's month (millions) would cost a second, and the sketches answer instead.
+/// Scans bound the work without reading the sets: summing their sizes read every set's
+/// bytes (stored in the rows), which grew with the events stored.
 const EXACT_UNION_LIMIT: i64 = 100_000;
+
+/// How many scenes' unique users [`Store::count_unique_users`] reads in one query: a page's
+/// 50 lines in one, and the CSV streams its lines this many at a time.
+pub const FEW_SCENES: usize = 200;
+
+/// The day sets of the rows a query groups, concatenated into one blob (or `NULL` for no
+/// row): each set is sorted, so the union of the concatenation is a merge of sorted runs.
+/// `group_concat` treats a blob as text and keeps its bytes as they are; the cast gives a
+/// blob back.
+const USERS_CONCATENATED: &str = "CAST(group_concat(users, '') AS BLOB)";
+
+/// The number of distinct users in `sets`, day sets concatenated.
+fn users_in(sets: Option<&[u8]>) -> i64 {
+    let users = union_size(sets);
+    i64::try_from(users).unwrap_or(i64::MAX)
+}
 
 /// Of the new followers of a range who followed at least N days ago, the share still
 /// following N days after they followed; `None` when none followed that long ago.
@@ -114,9 +135,13 @@ pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
 }
 
 impl Store {
-    /// Every scene that has a code, a label or a scan in the range, with its numbers.
+    /// Every scene that has a code, a label, a group or a scan in the range, with its
+    /// numbers but for unique users (left `None`): these come from `scene_days` (read through
+    /// its covering index by day), so they cost the same however many events are stored.
     pub async fn scene_stats(&self, range: TimeRange) -> Result<Vec<SceneStats>, StoreError> {
         let (from_day, to_day) = self.days(range);
+        // The kinds of code are grouped once and joined: a subquery per scene cost a
+        // look-up in `codes` for each of thousands of lines.
         let rows = sqlx::query(
             "WITH counts AS (
                  SELECT scene,
@@ -128,6 +153,11 @@ impl Store {
                  WHERE day >= ?1 AND day < ?2
                  GROUP BY scene
              ),
+             kinds AS (
+                 SELECT scene, group_concat(kind) AS kinds
+                 FROM (SELECT DISTINCT scene, kind FROM codes ORDER BY scene, kind)
+                 GROUP BY scene
+             ),
              scenes AS (
                  SELECT scene FROM counts WHERE scans > 0 OR lost > 0
                  UNION SELECT scene FROM codes
@@ -137,15 +167,14 @@ impl Store {
              SELECT s.scene,
                     l.label,
                     g.group_name,
-                    (SELECT group_concat(kind) FROM
-                        (SELECT DISTINCT kind FROM codes WHERE codes.scene = s.scene ORDER BY kind))
-                        AS kinds,
+                    k.kinds,
                     COALESCE(c.scans, 0) AS scans,
                     COALESCE(c.new_followers, 0) AS new_followers,
                     COALESCE(c.lost, 0) AS lost,
                     c.last_scan
              FROM scenes s
              LEFT JOIN counts c ON c.scene = s.scene
+             LEFT JOIN kinds k ON k.scene = s.scene
              LEFT JOIN labels l ON l.scene = s.scene
              LEFT JOIN scene_groups g ON g.scene = s.scene",
         )
@@ -153,14 +182,11 @@ impl Store {
         .bind(to_day)
         .fetch_all(&self.reader)
         .await?;
-        let unique_users = self.unique_users_by_scene(range).await?;
         rows.iter()
             .map(|row| {
                 let kinds: Option<String> = row.try_get("kinds")?;
-                let scene: String = row.try_get("scene")?;
                 Ok(SceneStats {
-                    unique_users: unique_users.get(&scene).copied().unwrap_or(0),
-                    scene,
+                    scene: row.try_get("scene")?,
                     label: row.try_get("label")?,
                     group: row.try_get("group_name")?,
                     kinds: kinds
@@ -168,11 +194,29 @@ impl Store {
                         .unwrap_or_default(),
                     scans: row.try_get("scans")?,
                     new_followers: row.try_get("new_followers")?,
+                    unique_users: None,
                     lost: row.try_get("lost")?,
                     last_scan: row.try_get("last_scan")?,
                 })
             })
             .collect()
+    }
+
+    /// Counts the unique users of each of `lines` over the range, [`FEW_SCENES`] lines a
+    /// query, each through the index by scene and over its own days only.
+    pub async fn count_unique_users(
+        &self,
+        range: TimeRange,
+        lines: &mut [SceneStats],
+    ) -> Result<(), StoreError> {
+        for chunk in lines.chunks_mut(FEW_SCENES) {
+            let scenes: Vec<&str> = chunk.iter().map(|line| line.scene.as_str()).collect();
+            let users = self.unique_users_of_scenes(range, &scenes).await?;
+            for line in chunk {
+                line.unique_users = Some(users.get(&line.scene).copied().unwrap_or(0));
+            }
+        }
+        Ok(())
     }
 
     /// Totals over the range, of the scope's scenes.
@@ -186,14 +230,33 @@ impl Store {
              WHERE day >= ?1 AND day < ?2 AND {}",
             scope.condition()
         );
-        let counts = sqlx::query(&counts_sql)
+        let row = sqlx::query(&counts_sql)
             .bind(from_day)
             .bind(to_day)
             .bind(scope.value())
             .fetch_one(&self.reader)
             .await?;
+        let counts = DayCounts {
+            scans: row.try_get("scans")?,
+            new_followers: row.try_get("new_followers")?,
+            lost: row.try_get("lost")?,
+        };
+        self.totals_of(range, scope, counts).await
+    }
+
+    /// Totals over the range of the scope's scenes, whose scans, new followers and lost
+    /// followers over the range are `counts`: summed by a caller that holds the scenes'
+    /// lines already, which saves a pass over the range's counts.
+    pub async fn totals_of(
+        &self,
+        range: TimeRange,
+        scope: Scope<'_>,
+        counts: DayCounts,
+    ) -> Result<Totals, StoreError> {
+        let (from_day, to_day) = self.days(range);
+        let scans = counts.scans;
         let (unique_users, unique_users_estimated) = match scope {
-            Scope::All => self.unique_users_of_all(range).await?,
+            Scope::All => self.unique_users_of_all(range, scans).await?,
             scope => (self.unique_users_of(range, scope).await?, false),
         };
         // Follows not from a code and unfollows belong to no scene.
@@ -213,11 +276,11 @@ impl Store {
             }
         };
         Ok(Totals {
-            scans: counts.try_get("scans")?,
-            new_followers: counts.try_get("new_followers")?,
+            scans,
+            new_followers: counts.new_followers,
             unique_users,
             unique_users_estimated,
-            lost: counts.try_get("lost")?,
+            lost: counts.lost,
             other_follows,
             unfollows,
         })
@@ -261,91 +324,110 @@ impl Store {
         scope: Scope<'_>,
         now: i64,
     ) -> Result<CohortRetention, StoreError> {
+        // One pass over the range's follows (through the index by scene) for the three
+        // windows: a query per window read every follow's row three times.
         let sql = format!(
-            "SELECT COUNT(*) AS followed,
-                    COALESCE(SUM(unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4), 0)
-                        AS kept
+            "SELECT COALESCE(SUM(followed_at <= ?5 - ?4), 0) AS followed_1,
+                    COALESCE(SUM(followed_at <= ?5 - ?4
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4)),
+                             0) AS kept_1,
+                    COALESCE(SUM(followed_at <= ?5 - ?6), 0) AS followed_7,
+                    COALESCE(SUM(followed_at <= ?5 - ?6
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?6)),
+                             0) AS kept_7,
+                    COALESCE(SUM(followed_at <= ?5 - ?7), 0) AS followed_30,
+                    COALESCE(SUM(followed_at <= ?5 - ?7
+                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?7)),
+                             0) AS kept_30
              FROM follows
              WHERE followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4 AND {}",
             scope.condition()
         );
+        let window = |days: i64| days * aggregates::SECONDS_PER_DAY;
+        let row = sqlx::query(&sql)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.value())
+            .bind(window(1))
+            .bind(now)
+            .bind(window(7))
+            .bind(window(30))
+            .fetch_one(&self.reader)
+            .await?;
         let mut shares = [None; 3];
-        for (share, days) in shares.iter_mut().zip([1_i64, 7, 30]) {
-            let window = days * aggregates::SECONDS_PER_DAY;
-            let row = sqlx::query(&sql)
-                .bind(range.from)
-                .bind(range.to)
-                .bind(scope.value())
-                .bind(window)
-                .bind(now)
-                .fetch_one(&self.reader)
-                .await?;
-            let (followed, kept): (i64, i64) = (row.try_get("followed")?, row.try_get("kept")?);
+        let columns = [
+            ("followed_1", "kept_1"),
+            ("followed_7", "kept_7"),
+            ("followed_30", "kept_30"),
+        ];
+        for (share, (followed, kept)) in shares.iter_mut().zip(columns) {
+            let (followed, kept): (i64, i64) = (row.try_get(followed)?, row.try_get(kept)?);
             *share = (followed > 0).then(|| kept as f64 / followed as f64);
         }
         let [d1, d7, d30] = shares;
         Ok(CohortRetention { d1, d7, d30 })
     }
 
-    /// Each scene's unique users over the range: the union of its days' sets.
-    async fn unique_users_by_scene(
+    /// Each of `scenes`' unique users over the range (scenes without scans left out), read
+    /// through the index by scene. Each scene's day sets come back as one row, concatenated
+    /// by SQLite (group_concat keeps a blob's bytes): handing over a row costs sqlx a few
+    /// microseconds, more than SQLite spends reading it, and a scene has a set a day.
+    async fn unique_users_of_scenes(
         &self,
         range: TimeRange,
+        scenes: &[&str],
     ) -> Result<HashMap<String, i64>, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let mut sets: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
-        let mut rows =
-            sqlx::query("SELECT scene, users FROM scene_day_users WHERE day >= ?1 AND day < ?2")
-                .bind(from_day)
-                .bind(to_day)
-                .fetch(&self.reader);
-        while let Some(row) = rows.try_next().await? {
-            sets.entry(row.try_get("scene")?)
-                .or_default()
-                .push(row.try_get("users")?);
+        // At most FEW_SCENES parameters, well under SQLite's limit (32,766).
+        let placeholders = (3..scenes.len() + 3)
+            .map(|n| format!("?{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT scene, {USERS_CONCATENATED} AS users FROM scene_day_users
+             WHERE scene IN ({placeholders}) AND day >= ?1 AND day < ?2
+             GROUP BY scene"
+        );
+        let mut query = sqlx::query(&sql).bind(from_day).bind(to_day);
+        for scene in scenes {
+            query = query.bind(*scene);
         }
-        Ok(sets
-            .into_iter()
-            .map(|(scene, days)| {
-                let users = union_size(days.iter().map(Vec::as_slice));
-                (scene, i64::try_from(users).unwrap_or(i64::MAX))
+        let rows = query.fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                let users: Option<Vec<u8>> = row.try_get("users")?;
+                Ok((row.try_get("scene")?, users_in(users.as_deref())))
             })
-            .collect())
+            .collect()
     }
 
     /// The unique users of the scope's scenes over the range, exact: the union of their
-    /// days' sets.
+    /// days' sets, read as one row (see [`USERS_CONCATENATED`]).
     async fn unique_users_of(&self, range: TimeRange, scope: Scope<'_>) -> Result<i64, StoreError> {
         let (from_day, to_day) = self.days(range);
         let sql = format!(
-            "SELECT users FROM scene_day_users WHERE day >= ?1 AND day < ?2 AND {}",
+            "SELECT {USERS_CONCATENATED} FROM scene_day_users
+             WHERE day >= ?1 AND day < ?2 AND {}",
             scope.condition()
         );
-        let days: Vec<Vec<u8>> = sqlx::query_scalar(&sql)
+        let users: Option<Vec<u8>> = sqlx::query_scalar(&sql)
             .bind(from_day)
             .bind(to_day)
             .bind(scope.value())
-            .fetch_all(&self.reader)
+            .fetch_one(&self.reader)
             .await?;
-        let users = union_size(days.iter().map(Vec::as_slice));
-        Ok(i64::try_from(users).unwrap_or(i64::MAX))
+        Ok(users_in(users.as_deref()))
     }
 
-    /// Unique users over all scenes in the range, and whether that is an estimate: exact
-    /// while the scenes' day sets hold at most [`EXACT_UNION_LIMIT`] users together (an
-    /// account's first months), estimated from the days' sketches beyond.
-    async fn unique_users_of_all(&self, range: TimeRange) -> Result<(i64, bool), StoreError> {
-        let (from_day, to_day) = self.days(range);
-        // length() reads a blob's size from its header, not its content.
-        let held: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(length(users)), 0) / 8 FROM scene_day_users
-             WHERE day >= ?1 AND day < ?2",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .fetch_one(&self.reader)
-        .await?;
-        if held <= EXACT_UNION_LIMIT {
+    /// Unique users over all scenes in the range, which had `scans` scans, and whether that
+    /// is an estimate: exact up to [`EXACT_UNION_LIMIT`] scans (an account's first months),
+    /// estimated from the days' sketches beyond.
+    async fn unique_users_of_all(
+        &self,
+        range: TimeRange,
+        scans: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        if scans <= EXACT_UNION_LIMIT {
             Ok((self.unique_users_of(range, Scope::All).await?, false))
         } else {
             Ok((self.unique_users_estimate(range).await?, true))
@@ -355,15 +437,22 @@ impl Store {
     /// Unique users over all scenes in the range, estimated from the days' sketches.
     async fn unique_users_estimate(&self, range: TimeRange) -> Result<i64, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let parts: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT part, registers FROM day_users WHERE day >= ?1 AND day < ?2")
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_all(&self.reader)
-                .await?;
+        // A row per part, its days' registers concatenated (each day's part is
+        // PART_REGISTERS bytes): 64 rows for sqlx to hand over instead of 64 a day.
+        let parts: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT part, CAST(group_concat(registers, '') AS BLOB) FROM day_users
+             WHERE day >= ?1 AND day < ?2 GROUP BY part",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.reader)
+        .await?;
         let mut sketch = Sketch::default();
-        for (part, registers) in &parts {
-            sketch.merge_part(usize::try_from(*part).unwrap_or(usize::MAX), registers);
+        for (part, days) in &parts {
+            let part = usize::try_from(*part).unwrap_or(usize::MAX);
+            for registers in days.as_deref().unwrap_or_default().chunks(PART_REGISTERS) {
+                sketch.merge_part(part, registers);
+            }
         }
         Ok(i64::try_from(sketch.estimate()).unwrap_or(i64::MAX))
     }
@@ -443,7 +532,7 @@ mod tests {
             to: day0 + 10 * 86_400,
         };
 
-        let exact = store.unique_users_of_all(range).await.unwrap();
+        let exact = store.unique_users_of_all(range, 300).await.unwrap();
         let estimate = store.unique_users_estimate(range).await.unwrap();
 
         assert_eq!(exact, (120, false));

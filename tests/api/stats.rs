@@ -82,6 +82,71 @@ async fn the_csv_has_a_header_and_the_same_numbers() {
     );
 }
 
+/// More scenes than the CSV counts at a time (200 a chunk): the file comes streamed (no
+/// length announced before the body) and still whole, every scene once, in the table's order,
+/// each with its own numbers.
+#[actix_web::test]
+async fn a_csv_of_many_scenes_arrives_streamed_whole_and_in_order() {
+    let app = spawn_app().await;
+    // Scene n: user n scans on day 0; for every third scene, user n again and user n + 1
+    // on day 1 (three scans, two unique users, one of them counted in two scenes).
+    let scenes = 1..=450_i64;
+    let mut pushes = Vec::new();
+    for n in scenes.clone() {
+        pushes.push(event_xml(
+            &format!("u{n}"),
+            DAY0 + n,
+            "SCAN",
+            &n.to_string(),
+        ));
+        if n % 3 == 0 {
+            for user in [n, n + 1] {
+                let at = DAY0 + DAY + user;
+                pushes.push(event_xml(&format!("u{user}"), at, "SCAN", &n.to_string()));
+            }
+        }
+    }
+    for batch in pushes.chunks(50) {
+        for answer in join_all(batch.iter().map(|xml| app.push(xml))).await {
+            assert_eq!(answer.text(), "success");
+        }
+    }
+
+    let csv = app.get("/stats.csv?from=2000-01-01&to=2000-01-31").await;
+
+    assert_eq!(csv.status, 200);
+    assert!(
+        !csv.headers.contains_key("content-length"),
+        "{:?}",
+        csv.headers
+    );
+    let text = csv.text();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "scene,label,group,kinds,scans,new_followers,unique_users,lost,retained,retention,\
+             last_scan"
+        )
+    );
+    // Most scans first; ties in scene order.
+    let (busy, quiet): (Vec<i64>, Vec<i64>) = scenes.partition(|n| n % 3 == 0);
+    let expected: Vec<(i64, i64, i64)> = busy
+        .iter()
+        .map(|&n| (n, 3, 2))
+        .chain(quiet.iter().map(|&n| (n, 1, 1)))
+        .collect();
+    let got: Vec<(i64, i64, i64)> = lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), 11, "{line}");
+            let number = |i: usize| cells[i].parse::<i64>().unwrap();
+            (number(0), number(4), number(6))
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
+
 #[actix_web::test]
 async fn a_date_range_counts_only_its_days() {
     let app = spawn_app().await;
