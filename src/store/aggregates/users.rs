@@ -67,13 +67,13 @@ pub(super) async fn count(
     if grown.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    write_blobs(
+        connection,
         "INSERT INTO scene_day_users (day, scene, users)
          SELECT value ->> 0, value ->> 1, unhex(value ->> 2) FROM json_each(?1) WHERE true
          ON CONFLICT (day, scene) DO UPDATE SET users = excluded.users",
+        &grown,
     )
-    .bind(json(&grown)?)
-    .execute(&mut *connection)
     .await?;
     count_in_sketches(connection, new_by_day).await
 }
@@ -116,17 +116,31 @@ async fn count_in_sketches(
             ]));
         }
     }
-    if changed.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
+    write_blobs(
+        connection,
         "INSERT INTO day_users (day, part, registers)
          SELECT value ->> 0, value ->> 1, unhex(value ->> 2) FROM json_each(?1) WHERE true
          ON CONFLICT (day, part) DO UPDATE SET registers = excluded.registers",
+        &changed,
     )
-    .bind(json(&changed)?)
-    .execute(&mut *connection)
-    .await?;
+    .await
+}
+
+/// Runs `upsert` on `rows` (`[key, key, bytes as hex]` each), all in one statement: JSON
+/// carries no bytes, so they go as hex and SQLite's `unhex` turns them back. Nothing to
+/// write, no statement.
+async fn write_blobs(
+    connection: &mut SqliteConnection,
+    upsert: &str,
+    rows: &[serde_json::Value],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(upsert)
+        .bind(json(&rows)?)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 
