@@ -18,7 +18,8 @@ const BURST: usize = 600;
 const KILL_AFTER: usize = 100;
 
 #[actix_web::test]
-async fn after_kill_9_mid_burst_every_acknowledged_push_is_stored_and_the_service_restarts() {
+async fn after_kill_9_mid_burst_every_acknowledged_push_is_stored_and_counted_and_the_service_restarts()
+ {
     // Arrange
     let dir = tempfile::tempdir().expect("temporary directory");
     let database = database_url(&dir);
@@ -96,4 +97,17 @@ async fn after_kill_9_mid_burst_every_acknowledged_push_is_stored_and_the_servic
         .await
         .expect("integrity_check");
     assert_eq!(integrity, "ok");
+    // The statistics are committed with the events they count, so a kill between the two
+    // cannot leave a stored scan uncounted (or a count without its scan).
+    let stored_scans: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM scan_events WHERE scene = 'fault'")
+            .fetch_one(&pool)
+            .await
+            .expect("count scan_events");
+    let counted_scans: i64 =
+        sqlx::query_scalar("SELECT COALESCE(SUM(scans), 0) FROM scene_days WHERE scene = 'fault'")
+            .fetch_one(&pool)
+            .await
+            .expect("sum scene_days");
+    assert_eq!(counted_scans, stored_scans, "scans counted vs stored");
 }
