@@ -136,22 +136,24 @@ pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
 
 impl Store {
     /// Every scene that has a code, a label, a group or a scan in the range, with its
-    /// numbers but for unique users (left `None`): these come from `scene_days` (read through
-    /// its covering index by day), so they cost the same however many events are stored.
+    /// numbers but for unique users (left `None`): these come from `scene_days`, scene after
+    /// scene in `counted_scenes`' order (CROSS JOIN keeps SQLite to that order, in which each
+    /// scene's days of the range are one search of the primary key and come grouped), so
+    /// they cost the same however many events are stored.
     pub async fn scene_stats(&self, range: TimeRange) -> Result<Vec<SceneStats>, StoreError> {
         let (from_day, to_day) = self.days(range);
         // The kinds of code are grouped once and joined: a subquery per scene cost a
         // look-up in `codes` for each of thousands of lines.
         let rows = sqlx::query(
             "WITH counts AS (
-                 SELECT scene,
-                        SUM(scans) AS scans,
-                        SUM(new_followers) AS new_followers,
-                        SUM(lost) AS lost,
-                        MAX(last_scan) AS last_scan
-                 FROM scene_days
-                 WHERE day >= ?1 AND day < ?2
-                 GROUP BY scene
+                 SELECT d.scene,
+                        SUM(d.scans) AS scans,
+                        SUM(d.new_followers) AS new_followers,
+                        SUM(d.lost) AS lost,
+                        MAX(d.last_scan) AS last_scan
+                 FROM counted_scenes AS s CROSS JOIN scene_days AS d
+                     ON d.scene = s.scene AND d.day >= ?1 AND d.day < ?2
+                 GROUP BY s.scene
              ),
              kinds AS (
                  SELECT scene, group_concat(kind) AS kinds
@@ -324,48 +326,63 @@ impl Store {
         scope: Scope<'_>,
         now: i64,
     ) -> Result<CohortRetention, StoreError> {
-        // One pass over the range's follows (through the index by scene) for the three
-        // windows: a query per window read every follow's row three times.
-        let sql = format!(
-            "SELECT COALESCE(SUM(followed_at <= ?5 - ?4), 0) AS followed_1,
-                    COALESCE(SUM(followed_at <= ?5 - ?4
-                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?4)),
-                             0) AS kept_1,
-                    COALESCE(SUM(followed_at <= ?5 - ?6), 0) AS followed_7,
-                    COALESCE(SUM(followed_at <= ?5 - ?6
-                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?6)),
-                             0) AS kept_7,
-                    COALESCE(SUM(followed_at <= ?5 - ?7), 0) AS followed_30,
-                    COALESCE(SUM(followed_at <= ?5 - ?7
-                                 AND (unfollowed_at IS NULL OR unfollowed_at - followed_at >= ?7)),
-                             0) AS kept_30
-             FROM follows
-             WHERE followed_at >= ?1 AND followed_at < ?2 AND followed_at <= ?5 - ?4 AND {}",
-            scope.condition()
-        );
-        let window = |days: i64| days * aggregates::SECONDS_PER_DAY;
-        let row = sqlx::query(&sql)
-            .bind(range.from)
-            .bind(range.to)
-            .bind(scope.value())
-            .bind(window(1))
-            .bind(now)
-            .bind(window(7))
-            .bind(window(30))
-            .fetch_one(&self.reader)
-            .await?;
         let mut shares = [None; 3];
-        let columns = [
-            ("followed_1", "kept_1"),
-            ("followed_7", "kept_7"),
-            ("followed_30", "kept_30"),
-        ];
-        for (share, (followed, kept)) in shares.iter_mut().zip(columns) {
-            let (followed, kept): (i64, i64) = (row.try_get(followed)?, row.try_get(kept)?);
-            *share = (followed > 0).then(|| kept as f64 / followed as f64);
+        for (share, days) in shares.iter_mut().zip(aggregates::RETENTION_DAYS) {
+            let (followed, lost) = self.cohort_losses(range, scope, days, now).await?;
+            *share = (followed > 0).then(|| (followed - lost) as f64 / followed as f64);
         }
         let [d1, d7, d30] = shares;
         Ok(CohortRetention { d1, d7, d30 })
+    }
+
+    /// Of the scope's new followers of the range who followed at least `days` days before
+    /// `now`, how many there are and how many were lost within `days` days of following.
+    /// The days that ended by then are summed from `scene_days`; only the follows of the
+    /// day `days` days before `now`, part of which is too recent, are read one by one.
+    async fn cohort_losses(
+        &self,
+        range: TimeRange,
+        scope: Scope<'_>,
+        days: i64,
+        now: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let window = days * aggregates::SECONDS_PER_DAY;
+        let latest_follow = now - window;
+        let (from_day, to_day) = self.days(range);
+        let cut_day = aggregates::day_of(latest_follow, self.offset_seconds);
+        let whole_days_sql = format!(
+            "SELECT COALESCE(SUM(new_followers), 0), COALESCE(SUM(lost_in_{days}d), 0)
+             FROM scene_days WHERE day >= ?1 AND day < ?2 AND {}",
+            scope.condition()
+        );
+        let (mut followed, mut lost): (i64, i64) = sqlx::query_as(&whole_days_sql)
+            .bind(from_day)
+            .bind(to_day.min(cut_day))
+            .bind(scope.value())
+            .fetch_one(&self.reader)
+            .await?;
+        let cut_day_starts = cut_day * aggregates::SECONDS_PER_DAY - self.offset_seconds;
+        let (first, last) = (
+            range.from.max(cut_day_starts),
+            (range.to - 1).min(latest_follow),
+        );
+        if first <= last {
+            let follows_sql = format!(
+                "SELECT COUNT(*), COALESCE(SUM(unfollowed_at - followed_at < ?4), 0)
+                 FROM follows WHERE followed_at >= ?1 AND followed_at <= ?2 AND {}",
+                scope.condition()
+            );
+            let (cut_followed, cut_lost): (i64, i64) = sqlx::query_as(&follows_sql)
+                .bind(first)
+                .bind(last)
+                .bind(scope.value())
+                .bind(window)
+                .fetch_one(&self.reader)
+                .await?;
+            followed += cut_followed;
+            lost += cut_lost;
+        }
+        Ok((followed, lost))
     }
 
     /// Each of `scenes`' unique users over the range (scenes without scans left out), read
@@ -474,14 +491,21 @@ impl Store {
         scope: Scope<'_>,
     ) -> Result<Vec<(i64, DayCounts)>, StoreError> {
         let (from_day, to_day) = self.days(range);
-        let sql = format!(
-            "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
-                    SUM(lost) AS lost
-             FROM scene_days
-             WHERE day >= ?1 AND day < ?2 AND {}
-             GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
-            scope.condition()
-        );
+        // Over every scene, the sums kept per day; else the scope's scenes' days summed.
+        let sql = match scope {
+            Scope::All => "SELECT day, scans, new_followers, lost FROM account_days
+                           WHERE day >= ?1 AND day < ?2 AND (scans > 0 OR lost > 0)
+                           ORDER BY day"
+                .to_string(),
+            scope => format!(
+                "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
+                        SUM(lost) AS lost
+                 FROM scene_days
+                 WHERE day >= ?1 AND day < ?2 AND {}
+                 GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
+                scope.condition()
+            ),
+        };
         let rows = sqlx::query(&sql)
             .bind(from_day)
             .bind(to_day)

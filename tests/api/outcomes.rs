@@ -54,11 +54,16 @@ impl Event {
 /// (an account's older followers), and a fifth of the unfollows never arrive (pushes
 /// WeChat gave up on), so some follows come after follows with no unfollow between.
 fn history(seed: u64) -> Vec<Event> {
+    history_from(seed, DAY0)
+}
+
+/// [`history`] starting at `start`.
+fn history_from(seed: u64, start: i64) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut events = Vec::new();
     for n in 0..40 {
         let user = format!("user-{n}");
-        let mut at = DAY0 + rng.random_range(0..10 * DAY);
+        let mut at = start + rng.random_range(0..10 * DAY);
         let mut following = n % 10 == 0;
         for _ in 0..rng.random_range(1..9) {
             let scene = (rng.random_range(0..10) < 8).then(|| SCENES[rng.random_range(0..4)]);
@@ -148,10 +153,18 @@ fn expected(events: &[Event], scene: Option<&str>, (from, to): (i64, i64)) -> Ex
     }
 }
 
-/// D`days` retention by hand: of the follows in the range (all long enough ago), the share
-/// not unfollowed within `days` days.
-fn expected_cohort(events: &[Event], scene: &str, range: (i64, i64), days: i64) -> Option<f64> {
-    let follows: Vec<&Event> = follows_in(events, Some(scene), range).collect();
+/// D`days` retention by hand: of the follows in the range at least `days` days before
+/// `now`, the share not unfollowed within `days` days.
+fn expected_cohort(
+    events: &[Event],
+    scene: &str,
+    range: (i64, i64),
+    days: i64,
+    now: i64,
+) -> Option<f64> {
+    let follows: Vec<&Event> = follows_in(events, Some(scene), range)
+        .filter(|f| f.at <= now - days * DAY)
+        .collect();
     let kept = follows
         .iter()
         .filter(|f| first_unfollow(events, f).is_none_or(|u| u - f.at >= days * DAY))
@@ -195,8 +208,20 @@ const TO: &str = "2000-01-25";
 const RANGE: (i64, i64) = (DAY0 + 5 * DAY, DAY0 + 25 * DAY);
 
 async fn check_against_hand_count(app: &TestApp, events: &[Event]) {
+    check_range_against_hand_count(app, events, (FROM, TO), RANGE).await;
+}
+
+/// Checks every number over the days `from` to `to` (both included), which are the Unix
+/// times `range`.
+async fn check_range_against_hand_count(
+    app: &TestApp,
+    events: &[Event],
+    (from, to): (&str, &str),
+    range: (i64, i64),
+) {
+    let now = unix_now();
     let stats = app
-        .get_owned(format!("/api/stats?from={FROM}&to={TO}"))
+        .get_owned(format!("/api/stats?from={from}&to={to}"))
         .await
         .json();
     let rows: BTreeMap<&str, &Value> = stats["scenes"]
@@ -206,7 +231,7 @@ async fn check_against_hand_count(app: &TestApp, events: &[Event]) {
         .map(|row| (row["scene"].as_str().unwrap(), row))
         .collect();
     for scene in SCENES {
-        let want = expected(events, Some(scene), RANGE);
+        let want = expected(events, Some(scene), range);
         match rows.get(scene) {
             Some(row) => {
                 assert_eq!(numbers(row), want, "scene {scene}");
@@ -217,29 +242,45 @@ async fn check_against_hand_count(app: &TestApp, events: &[Event]) {
         }
     }
     let totals = &stats["totals"];
-    assert_eq!(numbers(totals), expected(events, None, RANGE), "totals");
+    assert_eq!(numbers(totals), expected(events, None, range), "totals");
     // Few enough users for the union of the scenes' sets: exact.
     assert_eq!(stats["unique_users_estimated"], false);
     let other_follows = events
         .iter()
         .filter(|e| {
-            e.kind == Kind::Subscribe && e.scene.is_none() && (RANGE.0..RANGE.1).contains(&e.at)
+            e.kind == Kind::Subscribe && e.scene.is_none() && (range.0..range.1).contains(&e.at)
         })
         .count();
     let unfollows = events
         .iter()
-        .filter(|e| e.kind == Kind::Unsubscribe && (RANGE.0..RANGE.1).contains(&e.at))
+        .filter(|e| e.kind == Kind::Unsubscribe && (range.0..range.1).contains(&e.at))
         .count();
     assert_eq!(totals["other_follows"], other_follows as i64);
     assert_eq!(totals["unfollows"], unfollows as i64);
+    // The chart: each day's scans and new followers, and how many of them were lost since.
+    let days = stats["daily"].as_array().unwrap();
+    assert_eq!(days.len() as i64, (range.1 - range.0) / DAY);
+    for (n, day) in (0..).zip(days) {
+        let start = range.0 + n * DAY;
+        let want = expected(events, None, (start, start + DAY));
+        let row = (&day["scans"], &day["new_followers"], &day["lost"]);
+        assert_eq!(
+            row,
+            (
+                &want.scans.into(),
+                &want.new_followers.into(),
+                &want.lost.into()
+            )
+        );
+    }
 
     for scene in SCENES {
         let one = app
-            .get_owned(format!("/api/stats?from={FROM}&to={TO}&scene={scene}"))
+            .get_owned(format!("/api/stats?from={from}&to={to}&scene={scene}"))
             .await
             .json();
         let totals = &one["totals"];
-        let want = expected(events, Some(scene), RANGE);
+        let want = expected(events, Some(scene), range);
         assert_eq!(numbers(totals), want, "scene {scene} alone");
         let share = (want.new_followers > 0)
             .then(|| (want.new_followers - want.lost) as f64 / want.new_followers as f64);
@@ -247,11 +288,15 @@ async fn check_against_hand_count(app: &TestApp, events: &[Event]) {
         for days in [1, 7, 30] {
             assert_close(
                 &totals[format!("retention_d{days}")],
-                expected_cohort(events, scene, RANGE, days),
+                expected_cohort(events, scene, range, days, now),
                 &format!("{scene} D{days}"),
             );
         }
     }
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn assert_close(actual: &Value, expected: Option<f64>, what: &str) {
@@ -288,6 +333,63 @@ async fn every_outcome_matches_a_count_by_hand_whatever_order_the_events_came_in
         push_all(&app, &events, order).await;
         check_against_hand_count(&app, &events).await;
     }
+}
+
+/// D1, D7 and D30 count the new followers who followed at least 1, 7 or 30 days before
+/// now, to the second, and the days before that from the counts kept per day: a history
+/// of the last 45 days, with follows an hour either side of each such moment, on a day
+/// that is partly old enough.
+#[actix_web::test]
+async fn cohort_retention_counts_the_followers_old_enough_to_the_second() {
+    let now = unix_now();
+    // An offset that puts now, and so each moment N days before it, at about noon: the
+    // follows an hour either side of that moment fall on its day.
+    let offset =
+        time::UtcOffset::from_whole_seconds((DAY / 2 - now.rem_euclid(DAY)) as i32).unwrap();
+    let cutoffs = [1, 7, 30].map(|days| now - days * DAY);
+    let mut events = history_from(17, now - 45 * DAY);
+    // Nothing in the future, nor so close to a cutoff that the seconds between this count
+    // and the server's could move it across.
+    events.retain(|e| e.at < now - 600 && cutoffs.iter().all(|c| (e.at - c).abs() > 600));
+    for (days, cutoff) in [1, 7, 30].into_iter().zip(cutoffs) {
+        let follow = |user: String, at: i64| Event {
+            user,
+            at,
+            kind: Kind::Subscribe,
+            scene: Some("poster"),
+        };
+        events.push(follow(format!("kept-{days}"), cutoff - 2 * 3600));
+        events.push(follow(format!("lost-{days}"), cutoff - 3600));
+        // Lost just within the window: D`days` counts it as lost.
+        events.push(Event {
+            user: format!("lost-{days}"),
+            at: cutoff - 3600 + days * DAY - 1800,
+            kind: Kind::Unsubscribe,
+            scene: None,
+        });
+        // Too recent for D`days`, old enough for the shorter windows.
+        events.push(follow(format!("recent-{days}"), cutoff + 3600));
+    }
+    let date = |at: i64| {
+        time::OffsetDateTime::from_unix_timestamp(at)
+            .unwrap()
+            .to_offset(offset)
+            .date()
+    };
+    let (first, last) = (date(now - 44 * DAY), date(now));
+    let start = |day: time::Date| day.midnight().assume_offset(offset).unix_timestamp();
+    let range = (start(first), start(last.next_day().unwrap()));
+
+    let app = spawn_app_with(|s| s.utc_offset = offset).await;
+    push_all(&app, &events, 4).await;
+
+    check_range_against_hand_count(
+        &app,
+        &events,
+        (&first.to_string(), &last.to_string()),
+        range,
+    )
+    .await;
 }
 
 #[actix_web::test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Row, SqliteConnection};
 
-use super::{DayCounts, day_of, json};
+use super::{DayCounts, json};
 use crate::domain::{AccountEvent, EventKind};
 
 /// A follow as worked out from the user's raw events.
@@ -22,8 +22,8 @@ struct Follow {
 }
 
 /// Works out again the follows of every user with a follow or unfollow among `stored`,
-/// writes those that changed, and counts in `days` each follow that became lost or kept
-/// (on its scene's row for the day it followed).
+/// writes those that changed, and moves in `days` the losses of each follow whose first
+/// unfollow changed (on its scene's row for the day it followed).
 pub(super) async fn refresh(
     connection: &mut SqliteConnection,
     stored: &[(i64, &AccountEvent)],
@@ -81,12 +81,13 @@ pub(super) async fn refresh(
             if follow.stored == Some(follow.unfollowed_at) {
                 continue;
             }
-            let was_lost = follow.stored.is_some_and(|u| u.is_some());
-            if let Some(scene) = &follow.scene
-                && was_lost != follow.unfollowed_at.is_some()
-            {
-                let change = if was_lost { -1 } else { 1 };
-                days.lose(scene, day_of(follow.followed_at, offset_seconds), change);
+            if let Some(scene) = &follow.scene {
+                days.unfollow_moved(
+                    scene,
+                    follow.followed_at,
+                    offset_seconds,
+                    (follow.stored.flatten(), follow.unfollowed_at),
+                );
             }
             changed.push(serde_json::json!([
                 follow.event_id,

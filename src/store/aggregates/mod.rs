@@ -29,6 +29,16 @@ use crate::domain::{AccountEvent, EventKind};
 
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The windows of cohort retention, in days: D1, D7 and D30 count the new followers not
+/// lost within that many days of following (`scene_days.lost_in_1d`, `_7d`, `_30d`).
+pub const RETENTION_DAYS: [i64; 3] = [1, 7, 30];
+
+/// Whether a follow at `followed_at` unfollowed at `unfollowed_at` was lost within `days`
+/// days of following.
+fn lost_within(days: i64, followed_at: i64, unfollowed_at: Option<i64>) -> bool {
+    unfollowed_at.is_some_and(|at| at - followed_at < days * SECONDS_PER_DAY)
+}
+
 /// The day number of Unix time `at` in an offset of `offset_seconds`: day `n` starts at
 /// `n * 86400 - offset_seconds`. Integer division as SQLite does it, so that the writer
 /// and [`rebuild`] agree.
@@ -67,6 +77,8 @@ struct SceneDay {
     scans: i64,
     new_followers: i64,
     lost: i64,
+    /// Lost within each of [`RETENTION_DAYS`] of following.
+    lost_in: [i64; 3],
     last_scan: Option<i64>,
 }
 
@@ -95,12 +107,24 @@ impl DayCounts {
         }
     }
 
-    /// A follow of `scene` on `day` became lost (`change` 1) or kept again (-1).
-    fn lose(&mut self, scene: &str, day: i64, change: i64) {
-        self.scenes
-            .entry((scene.to_string(), day))
-            .or_default()
-            .lost += change;
+    /// A follow of `scene` at `followed_at` was first unfollowed at `was` and is now at
+    /// `now` (`None`: still following): its day's losses move with it.
+    fn unfollow_moved(
+        &mut self,
+        scene: &str,
+        followed_at: i64,
+        offset_seconds: i64,
+        (was, now): (Option<i64>, Option<i64>),
+    ) {
+        let counts = self
+            .scenes
+            .entry((scene.to_string(), day_of(followed_at, offset_seconds)))
+            .or_default();
+        counts.lost += i64::from(now.is_some()) - i64::from(was.is_some());
+        for (lost_in, days) in counts.lost_in.iter_mut().zip(RETENTION_DAYS) {
+            *lost_in += i64::from(lost_within(days, followed_at, now))
+                - i64::from(lost_within(days, followed_at, was));
+        }
     }
 
     async fn write(&self, connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
@@ -109,18 +133,25 @@ impl DayCounts {
                 .scenes
                 .iter()
                 .map(|((scene, day), c)| {
-                    (scene, day, c.scans, c.new_followers, c.lost, c.last_scan)
+                    let [in_1d, in_7d, in_30d] = c.lost_in;
+                    let lost = (c.lost, in_1d, in_7d, in_30d);
+                    (scene, day, c.scans, c.new_followers, lost, c.last_scan)
                 })
                 .collect();
             sqlx::query(
-                "INSERT INTO scene_days (scene, day, scans, new_followers, lost, last_scan)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                "INSERT INTO scene_days (scene, day, scans, new_followers, lost, lost_in_1d,
+                                         lost_in_7d, lost_in_30d, last_scan)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+                        value -> 4 ->> 0, value -> 4 ->> 1, value -> 4 ->> 2, value -> 4 ->> 3,
                         value ->> 5
                  FROM json_each(?1) WHERE true
                  ON CONFLICT (scene, day) DO UPDATE SET
                      scans = scans + excluded.scans,
                      new_followers = new_followers + excluded.new_followers,
                      lost = lost + excluded.lost,
+                     lost_in_1d = lost_in_1d + excluded.lost_in_1d,
+                     lost_in_7d = lost_in_7d + excluded.lost_in_7d,
+                     lost_in_30d = lost_in_30d + excluded.lost_in_30d,
                      last_scan = MAX(COALESCE(last_scan, excluded.last_scan),
                                      COALESCE(excluded.last_scan, last_scan))",
             )
@@ -171,7 +202,8 @@ pub(super) async fn rebuild(
     offset_seconds: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(
-        "DELETE FROM follows; DELETE FROM scene_days; DELETE FROM account_days;
+        "DELETE FROM follows; DELETE FROM scene_days; DELETE FROM counted_scenes;
+         DELETE FROM account_days;
          DELETE FROM scene_day_users; DELETE FROM day_users;",
     )
     .execute(&mut *connection)
@@ -181,11 +213,14 @@ pub(super) async fn rebuild(
          SELECT scene, (created_at + ?1) / 86400, COUNT(*), SUM(new_follower), 0, MAX(created_at)
          FROM scan_events WHERE scene IS NOT NULL
          GROUP BY 1, 2",
+        // Days with scans have their row already, from `scene_days`' trigger.
         "INSERT INTO account_days (day, other_follows, unfollows)
          SELECT (created_at + ?1) / 86400,
                 SUM(event = 'subscribe' AND scene IS NULL), SUM(event = 'unsubscribe')
          FROM scan_events WHERE event IN ('subscribe', 'unsubscribe')
-         GROUP BY 1",
+         GROUP BY 1
+         ON CONFLICT (day) DO UPDATE SET
+             other_follows = excluded.other_follows, unfollows = excluded.unfollows",
         // Each follow's first unfollow before the user's next follow (the window gives the
         // next follow's time, in the order the writer uses: time, then storage order).
         "INSERT INTO follows (event_id, openid, followed_at, scene, unfollowed_at)
@@ -198,11 +233,16 @@ pub(super) async fn rebuild(
                       LEAD(created_at) OVER (PARTITION BY openid ORDER BY created_at, id)
                           AS next_at
                FROM scan_events WHERE event = 'subscribe') f",
-        "INSERT INTO scene_days (scene, day, lost)
-         SELECT scene, (followed_at + ?1) / 86400, COUNT(*)
+        "INSERT INTO scene_days (scene, day, lost, lost_in_1d, lost_in_7d, lost_in_30d)
+         SELECT scene, (followed_at + ?1) / 86400, COUNT(*),
+                SUM(unfollowed_at - followed_at < 86400),
+                SUM(unfollowed_at - followed_at < 7 * 86400),
+                SUM(unfollowed_at - followed_at < 30 * 86400)
          FROM follows WHERE scene IS NOT NULL AND unfollowed_at IS NOT NULL
          GROUP BY 1, 2
-         ON CONFLICT (scene, day) DO UPDATE SET lost = excluded.lost",
+         ON CONFLICT (scene, day) DO UPDATE SET
+             lost = excluded.lost, lost_in_1d = excluded.lost_in_1d,
+             lost_in_7d = excluded.lost_in_7d, lost_in_30d = excluded.lost_in_30d",
         "INSERT INTO stats_meta (id, utc_offset_seconds) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET utc_offset_seconds = excluded.utc_offset_seconds",
     ];
