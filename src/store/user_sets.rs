@@ -30,12 +30,7 @@ pub struct UserSet(Vec<u64>);
 
 impl UserSet {
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Self(
-            bytes
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-        )
+        Self(hashes_in(bytes).collect())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -72,9 +67,16 @@ pub fn union_size<'a>(sets: impl IntoIterator<Item = &'a [u8]>) -> usize {
     let mut distinct: HashSet<u64, foldhash::fast::FixedState> =
         HashSet::with_capacity_and_hasher(hashes, Default::default());
     for bytes in sets {
-        distinct.extend(UserSet::from_bytes(bytes).0);
+        distinct.extend(hashes_in(bytes));
     }
     distinct.len()
+}
+
+/// The hashes of a stored set (or of stored sets one after the other).
+fn hashes_in(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
 }
 
 /// Bits of the hash that choose a register: 2^14 registers, one byte each.
