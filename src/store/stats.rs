@@ -118,6 +118,20 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// The scope's day counts of a range of days `[?1, ?2)`, as the `FROM` and `WHERE` of
+    /// a query of `day`, `scans`, `new_followers` and `lost`: over every scene, the sums
+    /// kept per day (a row a day); else the scope's scenes' days, through the primary key by
+    /// scene.
+    fn day_counts(self) -> String {
+        match self {
+            Scope::All => "account_days WHERE day >= ?1 AND day < ?2".to_string(),
+            scope => format!(
+                "scene_days WHERE day >= ?1 AND day < ?2 AND {}",
+                scope.condition()
+            ),
+        }
+    }
+
     /// The value of parameter `?3` (`NULL` for all scenes, whose condition leaves it out).
     fn value(self) -> Option<&'a str> {
         match self {
@@ -277,9 +291,8 @@ impl Store {
             "SELECT COALESCE(SUM(scans), 0) AS scans,
                     COALESCE(SUM(new_followers), 0) AS new_followers,
                     COALESCE(SUM(lost), 0) AS lost
-             FROM scene_days
-             WHERE day >= ?1 AND day < ?2 AND {}",
-            scope.condition()
+             FROM {}",
+            scope.day_counts()
         );
         let row = sqlx::query(&counts_sql)
             .bind(from_day)
@@ -368,7 +381,8 @@ impl Store {
     }
 
     /// D1, D7 and D30 retention of the new followers of the range from the scope's scenes,
-    /// as of `now` (Unix seconds).
+    /// as of `now` (Unix seconds). For a scene or a group: over all scenes it would read
+    /// every scene's days and every follow of a day, and no page asks for it.
     pub async fn cohort_retention(
         &self,
         range: TimeRange,
@@ -551,21 +565,13 @@ impl Store {
         scope: Scope<'_>,
     ) -> Result<Vec<(i64, DayCounts)>, StoreError> {
         let (from_day, to_day) = self.days(range);
-        // Over every scene, the sums kept per day; else the scope's scenes' days summed.
-        let sql = match scope {
-            Scope::All => "SELECT day, scans, new_followers, lost FROM account_days
-                           WHERE day >= ?1 AND day < ?2 AND (scans > 0 OR lost > 0)
-                           ORDER BY day"
-                .to_string(),
-            scope => format!(
-                "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
-                        SUM(lost) AS lost
-                 FROM scene_days
-                 WHERE day >= ?1 AND day < ?2 AND {}
-                 GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
-                scope.condition()
-            ),
-        };
+        let sql = format!(
+            "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
+                    SUM(lost) AS lost
+             FROM {}
+             GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
+            scope.day_counts()
+        );
         let rows = sqlx::query(&sql)
             .bind(from_day)
             .bind(to_day)
