@@ -173,20 +173,24 @@ pub(super) async fn rebuild(
         }
     }
     // A few thousand rows a statement: a statement per row (a trip to SQLite's thread
-    // each) was a tenth of a rebuild's time at a million events.
-    let sets: Vec<_> = by_scene_day
-        .into_iter()
-        .map(|((day, scene), hashes)| {
-            let set = UserSet::from_hashes(hashes);
-            serde_json::json!([day, scene, hex::encode(set.to_bytes())])
-        })
-        .collect();
-    for rows in sets.chunks(REBUILT_PER_STATEMENT) {
+    // each) was a tenth of a rebuild's time at a million events. Each group's rows are
+    // made just before they are written, so that the hex of every set (twice the 80 MB
+    // of hashes, at ten million scans) is never held at once.
+    let mut sets = by_scene_day.into_iter().peekable();
+    while sets.peek().is_some() {
+        let rows: Vec<_> = sets
+            .by_ref()
+            .take(REBUILT_PER_STATEMENT)
+            .map(|((day, scene), hashes)| {
+                let set = UserSet::from_hashes(hashes);
+                serde_json::json!([day, scene, hex::encode(set.to_bytes())])
+            })
+            .collect();
         write_blobs(
             connection,
             "INSERT INTO scene_day_users (day, scene, users)
              SELECT value ->> 0, value ->> 1, unhex(value ->> 2) FROM json_each(?1)",
-            rows,
+            &rows,
         )
         .await?;
     }
