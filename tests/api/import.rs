@@ -416,8 +416,8 @@ async fn with_the_server_stopped_the_statistics_are_those_of_the_same_events_pus
 }
 
 /// Enough lines that the import is still at work after committing its first chunk (of
-/// 100,000 events), even in an optimised build.
-const KILLED_AFTER_A_CHUNK: usize = 400_000;
+/// 250,000 events), even in an optimised build.
+const KILLED_AFTER_A_CHUNK: usize = 500_000;
 
 #[actix_web::test]
 async fn an_import_killed_with_the_server_stopped_leaves_statistics_that_count_what_it_stored() {
