@@ -16,6 +16,8 @@ pub struct Lines<R> {
     limit: usize,
     /// Of the line last returned, from 1.
     number: u64,
+    /// Bytes read so far, newlines included.
+    bytes: u64,
     buffer: Vec<u8>,
 }
 
@@ -25,6 +27,7 @@ impl<R: BufRead> Lines<R> {
             reader,
             limit,
             number: 0,
+            bytes: 0,
             buffer: Vec::new(),
         }
     }
@@ -32,6 +35,11 @@ impl<R: BufRead> Lines<R> {
     /// The number of the line last returned (0 before the first).
     pub fn number(&self) -> u64 {
         self.number
+    }
+
+    /// Bytes read so far, newlines included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The next line and its number; `None` at the end of the input. A last line without
@@ -66,6 +74,7 @@ impl<R: BufRead> Lines<R> {
             }
             let consumed = end.unwrap_or(available.len());
             self.reader.consume(consumed);
+            self.bytes += consumed as u64;
             if end.is_some() {
                 break;
             }

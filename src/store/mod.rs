@@ -186,6 +186,35 @@ impl Store {
             .await
     }
 
+    /// Stores events brought in bulk while no server runs on the database, each as
+    /// [`Store::store_events`] would, in one transaction, without counting them in the
+    /// statistics: those are marked in the same transaction to be computed again from
+    /// the raw events, by [`Store::rebuild_statistics`] or at the next start, whichever
+    /// comes first. Returns how many events were stored (the others were duplicates).
+    pub async fn store_uncounted_events(
+        &self,
+        events: Vec<crate::domain::AccountEvent>,
+    ) -> Result<u64, StoreError> {
+        let received_at = unix_now();
+        self.jobs
+            .write(|done| writer::Job::UncountedEvents {
+                events,
+                received_at,
+                done,
+            })
+            .await
+    }
+
+    /// About how many events are stored (the highest row id: exact unless rows were
+    /// deleted). An import with no server running uses it to choose between counting its
+    /// events as it stores them and computing the statistics again at its end.
+    pub async fn stored_events_estimate(&self) -> Result<u64, StoreError> {
+        let highest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM scan_events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(highest.map_or(0, |id| u64::try_from(id).unwrap_or(0)))
+    }
+
     /// Whether writes are failing right now, and since when.
     pub fn write_outage(&self) -> Option<Outage> {
         if self.jobs.closed() {

@@ -87,6 +87,16 @@ pub(super) enum Job {
         received_at: i64,
         done: oneshot::Sender<Result<Vec<Stored>, WriteFailure>>,
     },
+    /// Events brought in bulk with no server running (`import-events --server-stopped`):
+    /// stored, each once, as [`Job::Events`] stores them, but not counted; the same
+    /// transaction marks the statistics to be computed again from the raw events (the
+    /// import does so at its end, and any start does so if it never gets there).
+    /// Answered with the number of events stored.
+    UncountedEvents {
+        events: Vec<AccountEvent>,
+        received_at: i64,
+        done: oneshot::Sender<Result<u64, WriteFailure>>,
+    },
     /// A new code for the inventory: its page is shown once this is committed, so that a
     /// restart never creates a code again that the inventory should have remembered.
     Code {
@@ -104,10 +114,11 @@ pub(super) enum Job {
     RebuildStatistics { done: oneshot::Sender<Outcome> },
 }
 
-/// What a committed job wrote: one outcome, or one per event.
+/// What a committed job wrote: one outcome, one per event, or how many events it added.
 enum Written {
     One(Stored),
     Each(Vec<Stored>),
+    Added(u64),
 }
 
 impl Written {
@@ -116,7 +127,8 @@ impl Written {
         match self {
             Written::One(stored) => stored,
             Written::Each(each) if each.contains(&Stored::New) => Stored::New,
-            Written::Each(_) => Stored::Duplicate,
+            Written::Each(_) | Written::Added(0) => Stored::Duplicate,
+            Written::Added(_) => Stored::New,
         }
     }
 
@@ -124,6 +136,15 @@ impl Written {
         match self {
             Written::Each(each) => each,
             Written::One(stored) => vec![stored],
+            Written::Added(added) => vec![Stored::New; usize::try_from(added).unwrap_or(0)],
+        }
+    }
+
+    fn added(self) -> u64 {
+        match self {
+            Written::Added(added) => added,
+            Written::Each(each) => each.iter().filter(|s| **s == Stored::New).count() as u64,
+            Written::One(stored) => u64::from(stored == Stored::New),
         }
     }
 }
@@ -145,6 +166,9 @@ impl Job {
         match self {
             Job::Events { done, .. } => {
                 let _ = done.send(outcome.map(Written::each));
+            }
+            Job::UncountedEvents { done, .. } => {
+                let _ = done.send(outcome.map(Written::added));
             }
             Job::Event { done, .. }
             | Job::Code { done, .. }
@@ -478,6 +502,13 @@ async fn write_one(
                 write_events(connection, &events, offset_seconds).await?,
             ))
         }
+        Job::UncountedEvents {
+            events,
+            received_at,
+            ..
+        } => Ok(Written::Added(
+            write_uncounted_events(connection, events, *received_at).await?,
+        )),
         Job::Code { code, ticket, .. } => {
             super::codes::insert_code(connection, code, ticket).await?;
             Ok(Written::One(Stored::New))
@@ -581,6 +612,69 @@ async fn write_events(
     // In the same transaction: a committed event is a counted event.
     super::aggregates::count_events(connection, &new, offset_seconds).await?;
     Ok(outcomes)
+}
+
+/// Rows in one `INSERT` of [`write_uncounted_events`]: the most that SQLite's 32,766
+/// parameters allow at 8 a row. Nothing is returned, so each statement costs one trip to
+/// SQLite's thread, and fewer, larger ones cost less.
+const UNCOUNTED_PER_INSERT: usize = 4_000;
+
+/// The `INSERT` of [`UNCOUNTED_PER_INSERT`] events, the one statement text that a long
+/// import reuses from the connection's cache (a last, shorter group gets its own).
+static INSERT_UNCOUNTED: LazyLock<String> =
+    LazyLock::new(|| insert_uncounted(UNCOUNTED_PER_INSERT));
+
+fn insert_uncounted(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO scan_events
+             (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
+         VALUES {values}
+         ON CONFLICT (openid, created_at, event, event_key) DO NOTHING"
+    )
+}
+
+/// Stores events as [`write_events`] does, each unless the same push is stored already
+/// (by an earlier write or earlier in `events`), without counting them: the statistics
+/// are marked, in the same transaction, to be computed again from all raw events. Returns
+/// how many were stored. Only an import with no server running writes this way: a
+/// server's pages would show the statistics without these events until they are
+/// recomputed.
+async fn write_uncounted_events(
+    connection: &mut SqliteConnection,
+    events: &[AccountEvent],
+    received_at: i64,
+) -> Result<u64, sqlx::Error> {
+    // The offset row missing is what makes the next start (or `stats rebuild`, or the
+    // import's own end) compute every aggregate again: a crash anywhere after this commit
+    // leaves statistics that will be made whole before anything is served from them.
+    sqlx::query("DELETE FROM stats_meta")
+        .execute(&mut *connection)
+        .await?;
+    let mut added = 0;
+    for group in events.chunks(UNCOUNTED_PER_INSERT) {
+        let shorter;
+        let text = if group.len() == UNCOUNTED_PER_INSERT {
+            INSERT_UNCOUNTED.as_str()
+        } else {
+            shorter = insert_uncounted(group.len());
+            shorter.as_str()
+        };
+        let mut insert = sqlx::query(text);
+        for e in group {
+            insert = insert
+                .bind(e.scene.as_deref())
+                .bind(e.kind.as_str())
+                .bind(&e.event_key)
+                .bind(&e.openid)
+                .bind(&e.ticket)
+                .bind(e.is_new_follower())
+                .bind(e.created_at)
+                .bind(received_at);
+        }
+        added += insert.execute(&mut *connection).await?.rows_affected();
+    }
+    Ok(added)
 }
 
 #[cfg(test)]

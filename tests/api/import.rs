@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::helpers::{event_xml, spawn_app};
+use crate::helpers::{event_xml, spawn_app, spawn_app_with};
 
 /// 2000-01-01T00:00:00Z.
 const DAY0: i64 = 946_684_800;
@@ -100,6 +100,8 @@ fn import(database_url: &str, args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scene-qr"))
         .env_clear()
         .env("DATABASE_URL", database_url)
+        // The test servers' offset, so that they serve the statistics the import counted.
+        .env("SCENE_QR_UTC_OFFSET", "+00:00")
         .arg("import-events")
         .args(args)
         .stdin(Stdio::piped())
@@ -387,4 +389,85 @@ async fn an_import_beside_the_running_server_leaves_its_pushes_stored_and_shows_
     let scans = i64::try_from(events.len() + answers.len()).expect("a small count");
     assert_eq!(stats["totals"]["scans"], scans);
     assert_eq!(stats["totals"]["new_followers"], 1);
+}
+
+#[actix_web::test]
+async fn with_the_server_stopped_the_statistics_are_those_of_the_same_events_pushed() {
+    let events = history();
+    let pushed = spawn_app().await;
+    for e in &events {
+        let xml = event_xml(&e.openid, e.at, e.event, &e.key);
+        assert_eq!(pushed.push(&xml).await.text(), "success");
+    }
+    let (_dir, url, file) = database_and_file(&lines(&events));
+
+    let run = import(&url, &["--server-stopped", &file], "");
+    let imported = spawn_app_with(|s| s.database_url = url.clone()).await;
+
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for query in ["", "&scene=poster", "&scene=42"] {
+        let path = format!("/api/stats?from=2000-01-01&to=2000-01-31{query}");
+        assert_eq!(
+            imported.get_owned(path.clone()).await.json(),
+            pushed.get_owned(path).await.json(),
+            "{query}"
+        );
+    }
+}
+
+/// Enough lines that the import is still at work after committing its first chunk (of
+/// 250,000 events), even in an optimised build.
+const KILLED_AFTER_A_CHUNK: usize = 500_000;
+
+#[actix_web::test]
+async fn an_import_killed_with_the_server_stopped_leaves_statistics_that_count_what_it_stored() {
+    // Arrange
+    let events: Vec<Event> = (0..KILLED_AFTER_A_CHUNK)
+        .map(|i| {
+            let at = DAY0 + (i as i64 * 7) % (3 * 86_400);
+            event(&format!("user{i}"), at, "SCAN", &format!("{}", i % 20))
+        })
+        .collect();
+    let (_dir, url, file) = database_and_file(&lines(&events));
+    let mut import = Command::new(env!("CARGO_BIN_EXE_scene-qr"))
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("SCENE_QR_UTC_OFFSET", "+00:00")
+        .args(["import-events", "--server-stopped", &file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run scene-qr import-events");
+
+    // Act: SIGKILL as soon as a chunk is committed, as a power cut or the OOM killer would.
+    let read_only = format!("{url}?mode=ro");
+    let stored = loop {
+        if let Some(status) = import.try_wait().expect("the import's status") {
+            panic!("the import ended ({status}) before it could be killed");
+        }
+        if let Ok(pool) = sqlx::SqlitePool::connect(&read_only).await {
+            let rows: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM scan_events")
+                .fetch_one(&pool)
+                .await;
+            pool.close().await;
+            if rows.is_ok_and(|rows| rows > 0) {
+                import.kill().expect("kill the import");
+                import.wait().expect("the killed import's status");
+                break stored_rows(&url).await.len();
+            }
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let app = spawn_app_with(|s| s.database_url = url.clone()).await;
+    let stats = app
+        .get("/api/stats?from=2000-01-01&to=2000-01-31")
+        .await
+        .json();
+
+    // Assert: some events stored and not all; every stored one counted, none other.
+    assert!(
+        stored > 0 && stored < KILLED_AFTER_A_CHUNK,
+        "{stored} events stored"
+    );
+    assert_eq!(stats["totals"]["scans"], stored as i64);
 }

@@ -149,6 +149,9 @@ async fn write_blobs<K: Serialize, L: Serialize>(
     Ok(())
 }
 
+/// Rows of sets or sketches written by one statement of [`rebuild`].
+const REBUILT_PER_STATEMENT: usize = 2_000;
+
 /// The users' sets and sketches from the raw scans. Holds 8 bytes per scan in memory while
 /// it reads them (80 MB for ten million).
 pub(super) async fn rebuild(
@@ -174,23 +177,40 @@ pub(super) async fn rebuild(
             by_day.entry(day).or_default().insert(hash);
         }
     }
-    for ((day, scene), hashes) in by_scene_day {
-        sqlx::query("INSERT INTO scene_day_users (day, scene, users) VALUES (?1, ?2, ?3)")
-            .bind(day)
-            .bind(scene)
-            .bind(UserSet::from_hashes(hashes).to_bytes())
-            .execute(&mut *connection)
-            .await?;
+    // A few thousand rows a statement: a statement per row (a trip to SQLite's thread
+    // each) was a tenth of a rebuild's time at a million events. Each group's bytes are
+    // copied just before they are written, so that they are never held twice at once.
+    let mut sets = by_scene_day.into_iter().peekable();
+    while sets.peek().is_some() {
+        let rows: Vec<_> = sets
+            .by_ref()
+            .take(REBUILT_PER_STATEMENT)
+            .map(|((day, scene), hashes)| (day, scene, UserSet::from_hashes(hashes).to_bytes()))
+            .collect();
+        write_blobs(
+            connection,
+            "INSERT INTO scene_day_users (day, scene, users)
+             SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
+             FROM json_each(?1)",
+            &rows,
+        )
+        .await?;
     }
-    for (day, sketch) in by_day {
-        for part in 0..Sketch::parts() {
-            sqlx::query("INSERT INTO day_users (day, part, registers) VALUES (?1, ?2, ?3)")
-                .bind(day)
-                .bind(part as i64)
-                .bind(sketch.part(part))
-                .execute(&mut *connection)
-                .await?;
-        }
+    let parts: Vec<_> = by_day
+        .iter()
+        .flat_map(|(day, sketch)| {
+            (0..Sketch::parts()).map(move |part| (*day, part, sketch.part(part).to_vec()))
+        })
+        .collect();
+    for rows in parts.chunks(REBUILT_PER_STATEMENT) {
+        write_blobs(
+            connection,
+            "INSERT INTO day_users (day, part, registers)
+             SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
+             FROM json_each(?1)",
+            rows,
+        )
+        .await?;
     }
     Ok(())
 }
