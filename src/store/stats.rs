@@ -392,7 +392,7 @@ impl Store {
         let mut shares = [None; 3];
         for (share, days) in shares.iter_mut().zip(aggregates::RETENTION_DAYS) {
             let (followed, lost) = self.cohort_losses(range, scope, days, now).await?;
-            *share = (followed > 0).then(|| (followed - lost) as f64 / followed as f64);
+            *share = retention(followed, lost).1;
         }
         let [d1, d7, d30] = shares;
         Ok(CohortRetention { d1, d7, d30 })

@@ -536,13 +536,9 @@ static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let mut texts = Vec::new();
     let mut rows = 1;
     while rows <= EVENTS_PER_INSERT {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
-        texts.push(format!(
-            "INSERT INTO scan_events
-                 (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
-             VALUES {values}
-             ON CONFLICT (openid, created_at, event, event_key) DO NOTHING
-             RETURNING openid, created_at, event, event_key, id"
+        texts.push(insert_events(
+            rows,
+            "RETURNING openid, created_at, event, event_key, id",
         ));
         rows *= 2;
     }
@@ -572,16 +568,8 @@ async fn write_events(
                 sqlx::Error::Protocol(format!("no INSERT text for {} events", group.len()))
             })?;
         let mut insert = sqlx::query(text);
-        for (e, received_at) in group {
-            insert = insert
-                .bind(e.scene.as_deref())
-                .bind(e.kind.as_str())
-                .bind(&e.event_key)
-                .bind(&e.openid)
-                .bind(&e.ticket)
-                .bind(e.is_new_follower())
-                .bind(e.created_at)
-                .bind(*received_at);
+        for (event, received_at) in group {
+            insert = bind_event(insert, event, *received_at);
         }
         let rows = insert.fetch_all(&mut *connection).await?;
         // The rows added; an event is new if its row is among them, and only the first
@@ -614,6 +602,24 @@ async fn write_events(
     Ok(outcomes)
 }
 
+/// Binds an event's row of `scan_events`, in the column order of both group `INSERT`s:
+/// (scene, event, event_key, openid, ticket, new_follower, created_at, received_at).
+fn bind_event<'q>(
+    insert: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    event: &'q AccountEvent,
+    received_at: i64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    insert
+        .bind(event.scene.as_deref())
+        .bind(event.kind.as_str())
+        .bind(&event.event_key)
+        .bind(&event.openid)
+        .bind(&event.ticket)
+        .bind(event.is_new_follower())
+        .bind(event.created_at)
+        .bind(received_at)
+}
+
 /// Rows in one `INSERT` of [`write_uncounted_events`]: the most that SQLite's 32,766
 /// parameters allow at 8 a row. Nothing is returned, so each statement costs one trip to
 /// SQLite's thread, and fewer, larger ones cost less.
@@ -622,15 +628,18 @@ const UNCOUNTED_PER_INSERT: usize = 4_000;
 /// The `INSERT` of [`UNCOUNTED_PER_INSERT`] events, the one statement text that a long
 /// import reuses from the connection's cache (a last, shorter group gets its own).
 static INSERT_UNCOUNTED: LazyLock<String> =
-    LazyLock::new(|| insert_uncounted(UNCOUNTED_PER_INSERT));
+    LazyLock::new(|| insert_events(UNCOUNTED_PER_INSERT, ""));
 
-fn insert_uncounted(rows: usize) -> String {
+/// The `INSERT` of `rows` events, each bound by [`bind_event`], that skips those stored
+/// already (the unique key of a push), followed by `returning`.
+fn insert_events(rows: usize, returning: &str) -> String {
     let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
     format!(
         "INSERT INTO scan_events
              (scene, event, event_key, openid, ticket, new_follower, created_at, received_at)
          VALUES {values}
-         ON CONFLICT (openid, created_at, event, event_key) DO NOTHING"
+         ON CONFLICT (openid, created_at, event, event_key) DO NOTHING
+         {returning}"
     )
 }
 
@@ -657,20 +666,12 @@ async fn write_uncounted_events(
         let text = if group.len() == UNCOUNTED_PER_INSERT {
             INSERT_UNCOUNTED.as_str()
         } else {
-            shorter = insert_uncounted(group.len());
+            shorter = insert_events(group.len(), "");
             shorter.as_str()
         };
         let mut insert = sqlx::query(text);
-        for e in group {
-            insert = insert
-                .bind(e.scene.as_deref())
-                .bind(e.kind.as_str())
-                .bind(&e.event_key)
-                .bind(&e.openid)
-                .bind(&e.ticket)
-                .bind(e.is_new_follower())
-                .bind(e.created_at)
-                .bind(received_at);
+        for event in group {
+            insert = bind_event(insert, event, received_at);
         }
         added += insert.execute(&mut *connection).await?.rows_affected();
     }
