@@ -1,6 +1,7 @@
 //! The inventory of created codes, and reuse of live ones after a restart.
 
-use sqlx::Row;
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
 
 use super::writer::Job;
@@ -24,21 +25,35 @@ pub(super) async fn insert_code(
     code: &CodeRequest,
     ticket: &Ticket,
 ) -> Result<(), sqlx::Error> {
-    const INSERT: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
-        expire_seconds, ticket, url, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlx::query(INSERT)
+    bind_code(sqlx::query(INSERT_CODE), code, ticket)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// [`INSERT_CODE`] with its values bound, for either backend.
+pub(super) fn bind_code<'q, DB>(
+    insert: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    code: &CodeRequest,
+    ticket: &'q Ticket,
+) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+{
+    insert
         .bind(code.scene.to_string())
         .bind(SceneType::of(&code.scene).as_str())
         .bind(StoredKind::from(code.kind).as_str())
         .bind(code.action_name())
-        .bind(ticket.expire_seconds)
-        .bind(&ticket.ticket)
-        .bind(&ticket.url)
+        .bind(ticket.expire_seconds.map(i64::from))
+        .bind(ticket.ticket.as_str())
+        .bind(ticket.url.as_str())
         .bind(ticket.created_at.unix_timestamp())
         .bind(ticket.expires_at.map(OffsetDateTime::unix_timestamp))
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 /// A column whose value makes no sense to this version: a read error, like any other
@@ -47,17 +62,135 @@ fn undecodable(error: impl std::error::Error + Send + Sync + 'static) -> StoreEr
     StoreError::Database(sqlx::Error::Decode(Box::new(error)))
 }
 
-fn ticket_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Ticket, StoreError> {
-    let timestamp = |value: i64| OffsetDateTime::from_unix_timestamp(value).map_err(undecodable);
-    let expires_at: Option<i64> = row.try_get("expires_at")?;
-    Ok(Ticket {
-        ticket: row.try_get("ticket")?,
-        url: row.try_get("url")?,
-        expire_seconds: row.try_get("expire_seconds")?,
-        created_at: timestamp(row.try_get("created_at")?)?,
-        expires_at: expires_at.map(timestamp).transpose()?,
-    })
+/// The columns of a code's ticket, as either backend returns them.
+#[derive(sqlx::FromRow)]
+pub(super) struct TicketRecord {
+    ticket: String,
+    url: String,
+    expire_seconds: Option<i64>,
+    created_at: i64,
+    expires_at: Option<i64>,
 }
+
+impl TicketRecord {
+    pub(super) fn ticket(self) -> Result<Ticket, StoreError> {
+        let timestamp =
+            |value: i64| OffsetDateTime::from_unix_timestamp(value).map_err(undecodable);
+        Ok(Ticket {
+            ticket: self.ticket,
+            url: self.url,
+            expire_seconds: self
+                .expire_seconds
+                .map(u32::try_from)
+                .transpose()
+                .map_err(undecodable)?,
+            created_at: timestamp(self.created_at)?,
+            expires_at: self.expires_at.map(timestamp).transpose()?,
+        })
+    }
+}
+
+/// A stored code with its ticket, as either backend returns it.
+#[derive(sqlx::FromRow)]
+pub(super) struct CodeRecord {
+    scene: String,
+    scene_type: String,
+    kind: String,
+    #[sqlx(flatten)]
+    ticket: TicketRecord,
+}
+
+/// The codes of `records` that can still be shown, for the cache at start-up. Records are
+/// in the order of [`LIVE_CODES`]: a later one replaces an earlier one of the same code.
+pub(super) fn live_codes(
+    records: Vec<CodeRecord>,
+) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
+    let mut live = Vec::with_capacity(records.len());
+    for record in records {
+        let (scene, scene_type, kind) = (&record.scene, &record.scene_type, &record.kind);
+        let lifetime = record.ticket.expire_seconds;
+        let code = match (
+            SceneType::try_from(scene_type.as_str()),
+            StoredKind::try_from(kind.as_str()),
+        ) {
+            (Ok(scene_type), Ok(kind)) => CodeRequest::try_from(StoredCode {
+                scene_type,
+                scene,
+                kind,
+                expire_seconds: lifetime,
+            })
+            .ok(),
+            _ => None,
+        };
+        let Some(code) = code else {
+            log::warn!(
+                "skipped a stored code that is no longer valid: scene {scene:?}, \
+                 scene_type {scene_type:?}, kind {kind:?}, expire_seconds {lifetime:?}"
+            );
+            continue;
+        };
+        let ticket = record.ticket.ticket()?;
+        let keep = match code.kind {
+            Kind::Permanent => true,
+            Kind::Temporary(_) => ticket
+                .servable_for(OffsetDateTime::now_utc())
+                .is_some_and(|left| !left.is_zero()),
+        };
+        if keep {
+            live.push((code, ticket));
+        }
+    }
+    Ok(live)
+}
+
+/// The codes that may still be live, with `$1` now. Later rows win when a code was created
+/// more than once: the temporary one that lives longest, and the first permanent one (as
+/// [`PERMANENT_CODE`] finds it); permanent codes, which have no expiry, come first.
+pub(super) const LIVE_CODES: &str =
+    "SELECT scene, scene_type, kind, expire_seconds, ticket, url, created_at, expires_at
+     FROM codes WHERE kind = 'permanent' OR expires_at > $1
+     ORDER BY expires_at ASC NULLS FIRST, id DESC";
+
+/// The permanent code of scene `$1` of type `$2`, if any.
+pub(super) const PERMANENT_CODE: &str =
+    "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
+     WHERE scene = $1 AND scene_type = $2 AND kind = 'permanent'
+     ORDER BY id LIMIT 1";
+
+/// Every code of scene `$1`, newest first.
+pub(super) const SCENE_CODES: &str =
+    "SELECT scene_type, kind, action_name, expire_seconds, created_at, expires_at FROM codes
+     WHERE scene = $1 ORDER BY created_at DESC, id DESC LIMIT 200";
+
+/// A code of a scene's list, as either backend returns it.
+#[derive(sqlx::FromRow)]
+pub(super) struct SceneCodeRecord {
+    scene_type: String,
+    kind: String,
+    action_name: String,
+    expire_seconds: Option<i64>,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl TryFrom<SceneCodeRecord> for CodeRow {
+    type Error = StoreError;
+
+    fn try_from(record: SceneCodeRecord) -> Result<Self, StoreError> {
+        Ok(CodeRow {
+            scene_type: SceneType::try_from(record.scene_type.as_str()).map_err(undecodable)?,
+            kind: StoredKind::try_from(record.kind.as_str()).map_err(undecodable)?,
+            action_name: record.action_name,
+            expire_seconds: record.expire_seconds,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        })
+    }
+}
+
+/// Adds code `code` with `ticket` to the inventory: `$1` to `$9`.
+pub(super) const INSERT_CODE: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
+    expire_seconds, ticket, url, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 impl Store {
     /// Adds a newly created code to the inventory; returns once it is committed.
@@ -75,92 +208,31 @@ impl Store {
     /// The permanent code created earlier for this scene, if any: one scene never spends a
     /// second of the account's 100,000 permanent codes.
     pub async fn permanent_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query(
-            "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
-             WHERE scene = ? AND scene_type = ? AND kind = 'permanent'
-             ORDER BY id LIMIT 1",
-        )
-        .bind(code.scene.to_string())
-        .bind(SceneType::of(&code.scene).as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(ticket_from_row).transpose()
+        let record: Option<TicketRecord> = sqlx::query_as(PERMANENT_CODE)
+            .bind(code.scene.to_string())
+            .bind(SceneType::of(&code.scene).as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        record.map(TicketRecord::ticket).transpose()
     }
 
     /// Every code that can still be shown (temporary ones with enough life left), to fill
     /// the cache at start-up: after that, a code missing from the cache is new, and the
     /// database need not be asked on every miss.
     pub async fn live_codes(&self) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let rows = sqlx::query(
-            // Later rows win when a code was created more than once: the temporary one that
-            // lives longest, and the first permanent one (as `permanent_code` finds it).
-            "SELECT scene, scene_type, kind, expire_seconds, ticket, url, created_at, expires_at
-             FROM codes WHERE kind = 'permanent' OR expires_at > ?
-             ORDER BY expires_at ASC, id DESC",
-        )
-        .bind(now)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut live = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let scene: &str = row.try_get("scene")?;
-            let scene_type: &str = row.try_get("scene_type")?;
-            let kind: &str = row.try_get("kind")?;
-            let lifetime: Option<i64> = row.try_get("expire_seconds")?;
-            let code = match (SceneType::try_from(scene_type), StoredKind::try_from(kind)) {
-                (Ok(scene_type), Ok(kind)) => CodeRequest::try_from(StoredCode {
-                    scene_type,
-                    scene,
-                    kind,
-                    expire_seconds: lifetime,
-                })
-                .ok(),
-                _ => None,
-            };
-            let Some(code) = code else {
-                log::warn!(
-                    "skipped a stored code that is no longer valid: scene {scene:?}, \
-                     scene_type {scene_type:?}, kind {kind:?}, expire_seconds {lifetime:?}"
-                );
-                continue;
-            };
-            let ticket = ticket_from_row(row)?;
-            let keep = match code.kind {
-                Kind::Permanent => true,
-                Kind::Temporary(_) => ticket
-                    .servable_for(OffsetDateTime::now_utc())
-                    .is_some_and(|left| !left.is_zero()),
-            };
-            if keep {
-                live.push((code, ticket));
-            }
-        }
-        Ok(live)
+        let records = sqlx::query_as(LIVE_CODES)
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .fetch_all(&self.reader)
+            .await?;
+        live_codes(records)
     }
 
     /// Every code created for `scene`, newest first.
     pub async fn codes_for_scene(&self, scene: &str) -> Result<Vec<CodeRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT scene_type, kind, action_name, expire_seconds, created_at, expires_at FROM codes
-             WHERE scene = ? ORDER BY created_at DESC, id DESC LIMIT 200",
-        )
-        .bind(scene)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CodeRow {
-                    scene_type: SceneType::try_from(row.try_get::<&str, _>("scene_type")?)
-                        .map_err(undecodable)?,
-                    kind: StoredKind::try_from(row.try_get::<&str, _>("kind")?)
-                        .map_err(undecodable)?,
-                    action_name: row.try_get("action_name")?,
-                    expire_seconds: row.try_get("expire_seconds")?,
-                    created_at: row.try_get("created_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                })
-            })
-            .collect()
+        let records: Vec<SceneCodeRecord> = sqlx::query_as(SCENE_CODES)
+            .bind(scene)
+            .fetch_all(&self.reader)
+            .await?;
+        records.into_iter().map(CodeRow::try_from).collect()
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use moka::ops::compute::Op;
+use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
 use super::writer::Job;
 use super::{Store, StoreError, unix_now};
@@ -17,40 +18,61 @@ pub struct SceneSettings {
     pub group: Option<String>,
 }
 
-/// Writes a change to a scene's settings (inside the writer's transaction).
-pub(super) async fn write_settings(
-    connection: &mut sqlx::SqliteConnection,
+/// Writes a change to a scene's settings, inside the caller's transaction (the SQLite
+/// writer's, or one of its own on PostgreSQL): the same statements on either backend.
+pub(super) async fn write_settings<DB>(
+    connection: &mut DB::Connection,
     scene: &str,
     change: &SettingsChange,
-) -> Result<(), sqlx::Error> {
-    match &change.label {
-        Change::Keep => {}
-        Change::Remove => write_label(&mut *connection, scene, None).await?,
-        Change::Set(label) => write_label(&mut *connection, scene, Some(label.as_str())).await?,
-    }
-    match &change.group {
-        Change::Keep => {}
-        Change::Remove => {
-            sqlx::query("DELETE FROM scene_groups WHERE scene = ?")
-                .bind(scene)
-                .execute(&mut *connection)
-                .await?;
-        }
-        Change::Set(group) => {
+) -> Result<(), sqlx::Error>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let label = match &change.label {
+        Change::Keep => None,
+        Change::Remove => Some(sqlx::query("DELETE FROM labels WHERE scene = $1").bind(scene)),
+        Change::Set(label) => Some(
             sqlx::query(
-                "INSERT INTO scene_groups (scene, group_name, updated_at) VALUES (?, ?, ?)
+                "INSERT INTO labels (scene, label, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (scene) DO UPDATE SET
+                     label = excluded.label, updated_at = excluded.updated_at",
+            )
+            .bind(scene)
+            .bind(label.as_str())
+            .bind(unix_now()),
+        ),
+    };
+    let group = match &change.group {
+        Change::Keep => None,
+        Change::Remove => {
+            Some(sqlx::query("DELETE FROM scene_groups WHERE scene = $1").bind(scene))
+        }
+        Change::Set(group) => Some(
+            sqlx::query(
+                "INSERT INTO scene_groups (scene, group_name, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (scene) DO UPDATE SET
                      group_name = excluded.group_name, updated_at = excluded.updated_at",
             )
             .bind(scene)
             .bind(group.as_str())
-            .bind(unix_now())
-            .execute(&mut *connection)
-            .await?;
-        }
+            .bind(unix_now()),
+        ),
+    };
+    for statement in [label, group].into_iter().flatten() {
+        statement.execute(&mut *connection).await?;
     }
     Ok(())
 }
+
+/// The group of scene `$1`.
+pub(super) const GROUP_OF_SCENE: &str = "SELECT group_name FROM scene_groups WHERE scene = $1";
+
+/// The label of scene `$1`.
+pub(super) const LABEL_OF_SCENE: &str = "SELECT label FROM labels WHERE scene = $1";
 
 /// The label a change leaves, if it changes the label: what the label cache records.
 pub(super) fn changed_label(change: &SettingsChange) -> Option<Option<String>> {
@@ -59,34 +81,6 @@ pub(super) fn changed_label(change: &SettingsChange) -> Option<Option<String>> {
         Change::Remove => Some(None),
         Change::Set(label) => Some(Some(label.as_str().to_string())),
     }
-}
-
-/// Writes a label (inside the writer's transaction); `None` removes it.
-async fn write_label(
-    connection: &mut sqlx::SqliteConnection,
-    scene: &str,
-    label: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    match label {
-        None => {
-            sqlx::query("DELETE FROM labels WHERE scene = ?")
-                .bind(scene)
-                .execute(connection)
-                .await?;
-        }
-        Some(label) => {
-            sqlx::query(
-                "INSERT INTO labels (scene, label, updated_at) VALUES (?, ?, ?)
-                 ON CONFLICT (scene) DO UPDATE SET label = excluded.label, updated_at = excluded.updated_at",
-            )
-            .bind(scene)
-            .bind(label)
-            .bind(unix_now())
-            .execute(connection)
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// Labels as last read or written: every code page shows its scene's label, and this keeps
@@ -165,7 +159,7 @@ impl Store {
     /// The label and group of `scene`.
     pub async fn scene_settings(&self, scene: &str) -> Result<SceneSettings, StoreError> {
         let label = self.label(scene).await?;
-        let group = sqlx::query_scalar("SELECT group_name FROM scene_groups WHERE scene = ?")
+        let group = sqlx::query_scalar(GROUP_OF_SCENE)
             .bind(scene)
             .fetch_optional(&self.reader)
             .await?;
@@ -178,7 +172,7 @@ impl Store {
             return Ok(label);
         }
         let read_under = self.label_generation();
-        let label: Option<String> = sqlx::query_scalar("SELECT label FROM labels WHERE scene = ?")
+        let label: Option<String> = sqlx::query_scalar(LABEL_OF_SCENE)
             .bind(scene)
             .fetch_optional(&self.reader)
             .await?;

@@ -9,7 +9,11 @@
 mod aggregates;
 pub mod codes;
 pub mod labels;
+pub mod migrations;
+mod postgres;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod test_postgres;
 mod user_sets;
 pub mod writer;
 
@@ -95,7 +99,7 @@ impl Store {
         // time reading them again (bench/README.md).
         let options = options.pragma("cache_size", "-32768");
         let mut connection = options.connect().await?;
-        sqlx::migrate!("./migrations").run(&mut connection).await?;
+        migrations::SQLITE.run(&mut connection).await?;
         if aggregates::counted_offset(&mut connection).await? != Some(offset_seconds) {
             let started = std::time::Instant::now();
             sqlx::raw_sql("BEGIN IMMEDIATE")

@@ -514,7 +514,7 @@ async fn write_one(
             Ok(Written::One(Stored::New))
         }
         Job::SceneSettings { scene, change, .. } => {
-            super::labels::write_settings(connection, scene, change).await?;
+            super::labels::write_settings::<sqlx::Sqlite>(connection, scene, change).await?;
             Ok(Written::One(Stored::New))
         }
         Job::RebuildStatistics { .. } => {
@@ -743,7 +743,7 @@ mod tests {
             .journal_mode(SqliteJournalMode::Wal)
             .pragma("max_page_count", "40");
         let mut connection = options.connect().await.unwrap();
-        sqlx::migrate!("./migrations")
+        crate::store::migrations::SQLITE
             .run(&mut connection)
             .await
             .unwrap();

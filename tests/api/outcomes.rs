@@ -452,7 +452,7 @@ async fn a_database_from_before_the_aggregates_is_brought_forward() {
     std::fs::create_dir(&migrations).unwrap();
     for name in ["0001_initial.sql", "0002_write_probe.sql"] {
         let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
+            .join("migrations/sqlite")
             .join(name);
         std::fs::copy(from, migrations.join(name)).unwrap();
     }

@@ -1,4 +1,4 @@
-//! The statistics aggregates (`migrations/0003_statistics_aggregates.sql`), kept in the
+//! The statistics aggregates (`migrations/sqlite/0003_statistics_aggregates.sql`), kept in the
 //! same transaction as the events they count, so that a committed event is always counted
 //! and pages never recount the raw events.
 //!

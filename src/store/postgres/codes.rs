@@ -1,0 +1,146 @@
+//! The inventory of created codes on PostgreSQL: the same queries as SQLite's
+//! (`store::codes`), run on the shared pool.
+
+use time::OffsetDateTime;
+
+use super::PgStore;
+use crate::domain::{CodeRequest, SceneType, Ticket};
+use crate::store::StoreError;
+use crate::store::codes::{
+    CodeRecord, CodeRow, INSERT_CODE, LIVE_CODES, PERMANENT_CODE, SCENE_CODES, SceneCodeRecord,
+    TicketRecord, bind_code, live_codes,
+};
+
+impl PgStore {
+    /// Adds a newly created code to the inventory; returns once it is committed.
+    pub(crate) async fn record_code(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+    ) -> Result<(), StoreError> {
+        bind_code(sqlx::query(INSERT_CODE), code, ticket)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The permanent code created earlier for this scene, if any.
+    pub(crate) async fn permanent_code(
+        &self,
+        code: &CodeRequest,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let record: Option<TicketRecord> = sqlx::query_as(PERMANENT_CODE)
+            .bind(code.scene.to_string())
+            .bind(SceneType::of(&code.scene).as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        record.map(TicketRecord::ticket).transpose()
+    }
+
+    /// Every code that can still be shown, to fill the cache at start-up.
+    pub(crate) async fn live_codes(&self) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
+        let records: Vec<CodeRecord> = sqlx::query_as(LIVE_CODES)
+            .bind(OffsetDateTime::now_utc().unix_timestamp())
+            .fetch_all(&self.pool)
+            .await?;
+        live_codes(records)
+    }
+
+    /// Every code created for `scene`, newest first.
+    pub(crate) async fn codes_for_scene(&self, scene: &str) -> Result<Vec<CodeRow>, StoreError> {
+        let records: Vec<SceneCodeRecord> = sqlx::query_as(SCENE_CODES)
+            .bind(scene)
+            .fetch_all(&self.pool)
+            .await?;
+        records.into_iter().map(CodeRow::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Kind, Lifetime};
+    use crate::store::test_postgres::fresh_database;
+
+    fn code(query: &str) -> CodeRequest {
+        CodeRequest::from_query(query, Lifetime::new(604_800).unwrap()).unwrap()
+    }
+
+    fn ticket(name: &str, lifetime: Option<u32>, age_seconds: i64) -> Ticket {
+        let created_at = OffsetDateTime::now_utc() - time::Duration::seconds(age_seconds);
+        Ticket {
+            ticket: name.into(),
+            url: format!("https://weixin.qq.com/q/{name}"),
+            expire_seconds: lifetime,
+            created_at: created_at.replace_nanosecond(0).unwrap(),
+            expires_at: lifetime.map(|l| {
+                (created_at + time::Duration::seconds(l.into()))
+                    .replace_nanosecond(0)
+                    .unwrap()
+            }),
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_inventory_keeps_codes_and_gives_back_the_live_ones() {
+        let Some(url) = fresh_database("postgres inventory").await else {
+            return;
+        };
+        let store = PgStore::open(&url).await.unwrap();
+        let poster = code("scene_str=poster&permanent=true");
+        let first = ticket("first", None, 0);
+        store.record_code(&poster, &first).await.unwrap();
+        store
+            .record_code(&poster, &ticket("second", None, 0))
+            .await
+            .unwrap();
+        let week = code("scene_id=7&expire_seconds=604800");
+        let live = ticket("live", Some(604_800), 60);
+        store.record_code(&week, &live).await.unwrap();
+        let hour = code("scene_id=8&expire_seconds=3600");
+        store
+            .record_code(&hour, &ticket("expired", Some(3_600), 7_200))
+            .await
+            .unwrap();
+
+        // The first permanent code of a scene is the one it keeps.
+        let kept = store.permanent_code(&poster).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                kept.ticket,
+                kept.url,
+                kept.expire_seconds,
+                kept.created_at,
+                kept.expires_at
+            ),
+            (first.ticket, first.url, None, first.created_at, None)
+        );
+        let other = code("scene_str=other&permanent=true");
+        assert!(store.permanent_code(&other).await.unwrap().is_none());
+
+        let mut codes = store.live_codes().await.unwrap();
+        codes.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<(&CodeRequest, &str)> =
+            codes.iter().map(|(c, t)| (c, t.ticket.as_str())).collect();
+        // The cache takes them in order, a later one replacing an earlier one of the same
+        // code: the poster's last entry must be its first ticket.
+        let poster_last = store
+            .live_codes()
+            .await
+            .unwrap()
+            .into_iter()
+            .rfind(|(c, _)| *c == poster)
+            .map(|(_, t)| t.ticket);
+        assert_eq!(poster_last.as_deref(), Some("first"));
+        assert!(names.contains(&(&week, "live")), "{names:?}");
+        assert!(!names.iter().any(|(_, t)| *t == "expired"), "{names:?}");
+        assert!(matches!(week.kind, Kind::Temporary(_)));
+
+        let listed = store.codes_for_scene("7").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].action_name, "QR_SCENE");
+        assert_eq!(listed[0].expire_seconds, Some(604_800));
+        assert_eq!(store.codes_for_scene("poster").await.unwrap().len(), 2);
+        store.close().await;
+    }
+}
