@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod codes;
+mod events;
 mod labels;
 
 use std::time::Duration;
