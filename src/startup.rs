@@ -20,7 +20,7 @@ use crate::routes::{self, AppState};
 use crate::secret::Secret;
 use crate::security_headers::{SecurityHeaders, content_security_policy};
 use crate::settings::{Config, ConfigError, Mode};
-use crate::store::{Store, StoreError, WriterTask};
+use crate::store::{self, Store, StoreError, WriterTask};
 use crate::telemetry::{self, ObserveRequests};
 use crate::wechat::crypto::AesKey;
 use crate::wechat::push::{PushConfig, PushReceiver};
@@ -32,7 +32,9 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot start the HTTP server: {0}")]
     Io(#[from] std::io::Error),
-    #[error("cannot open the database (DATABASE_URL): {0}")]
+    #[error("cannot open the database DATABASE_URL={url}: {source}")]
+    OpenStore { url: String, source: StoreError },
+    #[error("database error at start-up (DATABASE_URL): {0}")]
     Store(#[from] StoreError),
 }
 
@@ -105,7 +107,12 @@ impl Application {
         let policy = content_security_policy(&mp_base, &config.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
-        let (store, writer_task) = Store::open(&config.database_url, config.utc_offset).await?;
+        let (store, writer_task) = Store::open(&config.database_url, config.utc_offset)
+            .await
+            .map_err(|source| StartError::OpenStore {
+                url: store::redacted_url(&config.database_url),
+                source,
+            })?;
         let callback = web::Data::new(Callback {
             receiver: push_config(
                 config.push_token.as_ref(),

@@ -170,7 +170,7 @@ impl fmt::Display for Summary {
 pub enum ImportError {
     #[error("cannot read {}: {source}", .path.display())]
     Open { path: PathBuf, source: io::Error },
-    #[error("cannot open the database {url}: {reason}")]
+    #[error("cannot open the database DATABASE_URL={url}: {reason}")]
     Database { url: String, reason: String },
     #[error("cannot read line {line}: {source}")]
     Read { line: u64, source: io::Error },
@@ -260,7 +260,7 @@ pub async fn import_events(
         Store::open(database_url, utc_offset)
             .await
             .map_err(|e| ImportError::Database {
-                url: database_url.to_string(),
+                url: crate::store::redacted_url(database_url),
                 reason: e.to_string(),
             })?;
     let imported = import_into(&store, sharing, input, rejections).await;

@@ -244,7 +244,66 @@ impl Store {
     }
 }
 
+/// `url` as it may be shown in a message or a log line: any password in it replaced by
+/// `***` (`postgres://user:PASSWORD@host/db`, or a `password=` parameter).
+pub fn redacted_url(url: &str) -> String {
+    let (mut shown, query) = match url.split_once('?') {
+        Some((base, query)) => (base.to_string(), Some(query)),
+        None => (url.to_string(), None),
+    };
+    if let Some(start) = shown.find("://").map(|at| at + 3) {
+        let authority_end = shown[start..]
+            .find('/')
+            .map_or(shown.len(), |end| start + end);
+        if let Some(at) = shown[start..authority_end].rfind('@').map(|at| start + at)
+            && let Some(colon) = shown[start..at].find(':').map(|colon| start + colon)
+        {
+            shown.replace_range(colon + 1..at, "***");
+        }
+    }
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
 /// Now, in Unix seconds.
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        let cases = [
+            ("sqlite://scene-qr.db", "sqlite://scene-qr.db"),
+            (
+                "sqlite:///var/lib/scene-qr/a@b.db",
+                "sqlite:///var/lib/scene-qr/a@b.db",
+            ),
+            (
+                "postgres://scene:s3cr%40t:x@db.internal:5432/scene",
+                "postgres://scene:***@db.internal:5432/scene",
+            ),
+            ("postgres://scene@db/scene", "postgres://scene@db/scene"),
+            (
+                "postgresql://db/scene?user=scene&password=hunter2&sslmode=require",
+                "postgresql://db/scene?user=scene&password=***&sslmode=require",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
 }

@@ -143,3 +143,30 @@ fn at_start_it_raises_the_open_file_limit_and_warns_about_plaintext_pushes() {
         "{output}"
     );
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_refuses_to_start_naming_it() {
+    let missing = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        missing.path().join("no-such-dir/scene-qr.db").display()
+    );
+    let (code, output) =
+        ChildApp::spawn(&[("DATABASE_URL", url.as_str())]).wait_for_exit(Duration::from_secs(10));
+
+    assert_eq!(code, Some(2));
+    // One line says it all (the log lines of the sandbox's start come before it).
+    let refusal: Vec<&str> = output
+        .lines()
+        .filter(|line| line.starts_with("scene-qr:"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "{output}");
+    assert!(
+        refusal[0].contains(&format!("DATABASE_URL={url}")),
+        "{output}"
+    );
+    assert!(
+        refusal[0].contains("unable to open database file"),
+        "{output}"
+    );
+}
