@@ -6,9 +6,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sqlx::{Row, SqliteConnection};
-
-use super::{DayCounts, json};
+use super::DayCounts;
+use super::tables::{AggregateTables, FollowRow};
 use crate::domain::{AccountEvent, EventKind};
 
 /// A follow as worked out from the user's raw events.
@@ -25,7 +24,7 @@ struct Follow {
 /// writes those that changed, and moves in `days` the losses of each follow whose first
 /// unfollow changed (on its scene's row for the day it followed).
 pub(super) async fn refresh(
-    connection: &mut SqliteConnection,
+    tables: &mut impl AggregateTables,
     stored: &[(i64, &AccountEvent)],
     offset_seconds: i64,
     days: &mut DayCounts,
@@ -38,45 +37,35 @@ pub(super) async fn refresh(
     if users.is_empty() {
         return Ok(());
     }
-    let users = json(&users)?;
+    let users: Vec<&str> = users.into_iter().collect();
 
     // Each user's follows and unfollows, and what `follows` held for each follow before
     // these events.
-    let rows = sqlx::query(
-        "SELECT e.openid, e.id, e.created_at, e.event = 'subscribe', e.scene,
-                f.event_id IS NOT NULL, f.unfollowed_at
-         FROM scan_events AS e LEFT JOIN follows AS f ON f.event_id = e.id
-         WHERE e.openid IN (SELECT value FROM json_each(?1))
-           AND e.event IN ('subscribe', 'unsubscribe')",
-    )
-    .bind(&users)
-    .fetch_all(&mut *connection)
-    .await?;
+    let events = tables.follow_events(&users).await?;
     let mut by_user: HashMap<&str, (Vec<Follow>, Vec<i64>)> = HashMap::new();
-    for row in &rows {
-        let (follows, unfollows) = by_user.entry(row.try_get(0)?).or_default();
-        let at: i64 = row.try_get(2)?;
-        if row.try_get(3)? {
+    for event in events.iter() {
+        let (follows, unfollows) = by_user.entry(event.openid.as_str()).or_default();
+        if event.is_follow {
             follows.push(Follow {
-                event_id: row.try_get(1)?,
-                followed_at: at,
-                scene: row.try_get(4)?,
+                event_id: event.event_id,
+                followed_at: event.at,
+                scene: event.scene.clone(),
                 unfollowed_at: None,
-                stored: if row.try_get(5)? {
-                    Some(row.try_get(6)?)
-                } else {
-                    None
-                },
+                stored: event.stored,
             });
         } else {
-            unfollows.push(at);
+            unfollows.push(event.at);
         }
     }
 
-    // The rows to write: [event_id, openid, followed_at, scene, unfollowed_at].
-    let mut changed = Vec::new();
+    let mut worked_out = Vec::with_capacity(by_user.len());
     for (openid, (mut follows, mut unfollows)) in by_user {
         work_out(&mut follows, &mut unfollows);
+        worked_out.push((openid, follows));
+    }
+    // The rows to write: those whose first unfollow changed, or new.
+    let mut changed = Vec::new();
+    for (openid, follows) in &worked_out {
         for follow in follows {
             if follow.stored == Some(follow.unfollowed_at) {
                 continue;
@@ -89,28 +78,19 @@ pub(super) async fn refresh(
                     (follow.stored.flatten(), follow.unfollowed_at),
                 );
             }
-            changed.push(serde_json::json!([
-                follow.event_id,
+            changed.push(FollowRow {
+                event_id: follow.event_id,
                 openid,
-                follow.followed_at,
-                follow.scene,
-                follow.unfollowed_at
-            ]));
+                followed_at: follow.followed_at,
+                scene: follow.scene.as_deref(),
+                unfollowed_at: follow.unfollowed_at,
+            });
         }
     }
     if changed.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO follows (event_id, openid, followed_at, scene, unfollowed_at)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
-         FROM json_each(?1) WHERE true
-         ON CONFLICT (event_id) DO UPDATE SET unfollowed_at = excluded.unfollowed_at",
-    )
-    .bind(json(&changed)?)
-    .execute(&mut *connection)
-    .await?;
-    Ok(())
+    tables.put_follows(&changed).await
 }
 
 /// Sets each of one user's follows' first unfollow: the earliest unfollow at or after

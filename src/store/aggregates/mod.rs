@@ -18,12 +18,15 @@
 //! - an `unsubscribe` belongs to the user's latest follow at or before it.
 
 mod follows;
+pub(crate) mod tables;
 mod users;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::SqliteConnection;
+
+use tables::{AccountDayDelta, AggregateTables, SceneDayDelta};
 
 use crate::domain::{AccountEvent, EventKind};
 
@@ -48,8 +51,8 @@ pub fn day_of(at: i64, offset_seconds: i64) -> i64 {
 
 /// Counts `stored`, events just stored as the given rows of `scan_events`, in the caller's
 /// transaction.
-pub(super) async fn count_events(
-    connection: &mut SqliteConnection,
+pub(crate) async fn count_events(
+    connection: &mut impl AggregateTables,
     stored: &[(i64, &AccountEvent)],
     offset_seconds: i64,
 ) -> Result<(), sqlx::Error> {
@@ -127,54 +130,37 @@ impl DayCounts {
         }
     }
 
-    async fn write(&self, connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    async fn write(&self, tables: &mut impl AggregateTables) -> Result<(), sqlx::Error> {
         if !self.scenes.is_empty() {
-            let rows: Vec<_> = self
+            // In the order of the key, as every writer takes the rows' locks.
+            let mut rows: Vec<SceneDayDelta> = self
                 .scenes
                 .iter()
-                .map(|((scene, day), c)| {
-                    let [in_1d, in_7d, in_30d] = c.lost_in;
-                    let lost = (c.lost, in_1d, in_7d, in_30d);
-                    (scene, day, c.scans, c.new_followers, lost, c.last_scan)
+                .map(|((scene, day), c)| SceneDayDelta {
+                    scene,
+                    day: *day,
+                    scans: c.scans,
+                    new_followers: c.new_followers,
+                    lost: c.lost,
+                    lost_in: c.lost_in,
+                    last_scan: c.last_scan,
                 })
                 .collect();
-            sqlx::query(
-                "INSERT INTO scene_days (scene, day, scans, new_followers, lost, lost_in_1d,
-                                         lost_in_7d, lost_in_30d, last_scan)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
-                        value -> 4 ->> 0, value -> 4 ->> 1, value -> 4 ->> 2, value -> 4 ->> 3,
-                        value ->> 5
-                 FROM json_each(?1) WHERE true
-                 ON CONFLICT (scene, day) DO UPDATE SET
-                     scans = scans + excluded.scans,
-                     new_followers = new_followers + excluded.new_followers,
-                     lost = lost + excluded.lost,
-                     lost_in_1d = lost_in_1d + excluded.lost_in_1d,
-                     lost_in_7d = lost_in_7d + excluded.lost_in_7d,
-                     lost_in_30d = lost_in_30d + excluded.lost_in_30d,
-                     last_scan = MAX(COALESCE(last_scan, excluded.last_scan),
-                                     COALESCE(excluded.last_scan, last_scan))",
-            )
-            .bind(json(&rows)?)
-            .execute(&mut *connection)
-            .await?;
+            rows.sort_by(|a, b| (a.scene, a.day).cmp(&(b.scene, b.day)));
+            tables.add_scene_days(&rows).await?;
         }
         if !self.account.is_empty() {
-            let rows: Vec<_> = self
+            let mut rows: Vec<AccountDayDelta> = self
                 .account
                 .iter()
-                .map(|(day, c)| (day, c.other_follows, c.unfollows))
+                .map(|(day, c)| AccountDayDelta {
+                    day: *day,
+                    other_follows: c.other_follows,
+                    unfollows: c.unfollows,
+                })
                 .collect();
-            sqlx::query(
-                "INSERT INTO account_days (day, other_follows, unfollows)
-                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true
-                 ON CONFLICT (day) DO UPDATE SET
-                     other_follows = other_follows + excluded.other_follows,
-                     unfollows = unfollows + excluded.unfollows",
-            )
-            .bind(json(&rows)?)
-            .execute(&mut *connection)
-            .await?;
+            rows.sort_by_key(|d| d.day);
+            tables.add_account_days(&rows).await?;
         }
         Ok(())
     }

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
-use super::{day_of, json};
+use super::day_of;
+use super::tables::{AggregateTables, write_blobs};
 use crate::domain::{AccountEvent, EventKind};
 use crate::store::user_sets::{PART_REGISTERS, Sketch, UserSet, user_hash};
 
@@ -15,7 +15,7 @@ use crate::store::user_sets::{PART_REGISTERS, Sketch, UserSet, user_hash};
 /// sets of the day, and those new to a scene's set to the day's sketch (a user already
 /// in a set is already in the sketch). Rows are written back only when they changed.
 pub(super) async fn count(
-    connection: &mut SqliteConnection,
+    tables: &mut impl AggregateTables,
     stored: &[(i64, &AccountEvent)],
     offset_seconds: i64,
 ) -> Result<(), sqlx::Error> {
@@ -33,26 +33,20 @@ pub(super) async fn count(
     if scanned.is_empty() {
         return Ok(());
     }
-    let keys: Vec<(i64, &str)> = scanned.keys().copied().collect();
-    let rows = sqlx::query(
-        "SELECT s.day, s.scene, s.users FROM json_each(?1) AS k
-         JOIN scene_day_users AS s ON s.day = k.value ->> 0 AND s.scene = k.value ->> 1",
-    )
-    .bind(json(&keys)?)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut sets: HashMap<(i64, &str), UserSet> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        sets.insert(
-            (row.try_get(0)?, row.try_get(1)?),
-            UserSet::from_bytes(row.try_get(2)?),
-        );
+    // In the order of the key, as every writer takes the rows' locks.
+    let mut keys: Vec<(i64, &str)> = scanned.keys().copied().collect();
+    keys.sort_unstable();
+    let stored_sets = tables.scene_day_sets(&keys).await?;
+    let mut sets: HashMap<(i64, &str), UserSet> = HashMap::with_capacity(stored_sets.len());
+    for (day, scene, users) in &stored_sets {
+        sets.insert((*day, scene.as_str()), UserSet::from_bytes(users));
     }
 
     // (day, scene, users) of each set that grew, and the users new to a set by day.
     let mut grown = Vec::new();
     let mut new_by_day: HashMap<i64, Vec<u64>> = HashMap::new();
-    for (key, hashes) in scanned {
+    for key in keys {
+        let hashes = scanned.remove(&key).unwrap_or_default();
         let set = sets.entry(key).or_default();
         let added = set.extend(hashes);
         if added.is_empty() {
@@ -64,41 +58,28 @@ pub(super) async fn count(
     if grown.is_empty() {
         return Ok(());
     }
-    write_blobs(
-        connection,
-        "INSERT INTO scene_day_users (day, scene, users)
-         SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
-         FROM json_each(?1) WHERE true
-         ON CONFLICT (day, scene) DO UPDATE SET users = excluded.users",
-        &grown,
-    )
-    .await?;
-    count_in_sketches(connection, new_by_day).await
+    tables.put_scene_day_sets(&grown).await?;
+    count_in_sketches(tables, new_by_day).await
 }
 
 /// Adds users to their days' sketches, writing back the parts that changed.
 async fn count_in_sketches(
-    connection: &mut SqliteConnection,
+    tables: &mut impl AggregateTables,
     new_by_day: HashMap<i64, Vec<u64>>,
 ) -> Result<(), sqlx::Error> {
-    let days: Vec<i64> = new_by_day.keys().copied().collect();
-    let rows = sqlx::query(
-        "SELECT day, part, registers FROM day_users
-         WHERE day IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(json(&days)?)
-    .fetch_all(&mut *connection)
-    .await?;
+    let mut days: Vec<i64> = new_by_day.keys().copied().collect();
+    days.sort_unstable();
     let mut sketches: HashMap<i64, Sketch> = HashMap::with_capacity(days.len());
-    for row in &rows {
-        let part: i64 = row.try_get(1)?;
+    for (day, part, registers) in tables.sketch_parts(&days).await? {
         sketches
-            .entry(row.try_get(0)?)
+            .entry(day)
             .or_default()
-            .merge_part(part as usize, row.try_get(2)?);
+            .merge_part(usize::try_from(part).unwrap_or(usize::MAX), &registers);
     }
-    // (day, part, registers) of each part that changed.
+    // (day, part, registers) of each part that changed, in the order of the key.
     let mut changed = Vec::new();
+    let mut new_by_day: Vec<(i64, Vec<u64>)> = new_by_day.into_iter().collect();
+    new_by_day.sort_unstable_by_key(|(day, _)| *day);
     for (day, hashes) in new_by_day {
         let sketch = sketches.entry(day).or_default();
         let parts: BTreeSet<usize> = hashes
@@ -107,46 +88,14 @@ async fn count_in_sketches(
             .map(|hash| Sketch::register_of(hash).0 / PART_REGISTERS)
             .collect();
         for part in parts {
-            changed.push((day, part, sketch.part(part).to_vec()));
+            let stored_part = i64::try_from(part).unwrap_or(i64::MAX);
+            changed.push((day, stored_part, sketch.part(part).to_vec()));
         }
     }
-    write_blobs(
-        connection,
-        "INSERT INTO day_users (day, part, registers)
-         SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
-         FROM json_each(?1) WHERE true
-         ON CONFLICT (day, part) DO UPDATE SET registers = excluded.registers",
-        &changed,
-    )
-    .await
-}
-
-/// Runs `upsert` on `rows` (two keys and the bytes to store each), all in one statement:
-/// the keys go as JSON (`?1`, read with `json_each`: `[key, key, start, length]` a row), and
-/// every row's bytes one after the other as one blob (`?2`), of which each row takes its
-/// slice with `substr` (1-based, in bytes for a blob). JSON carries no bytes: sent as hex,
-/// encoding and decoding them took a tenth of the callback's CPU time. Nothing to write, no
-/// statement.
-async fn write_blobs<K: Serialize, L: Serialize>(
-    connection: &mut SqliteConnection,
-    upsert: &str,
-    rows: &[(K, L, Vec<u8>)],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
+    if changed.is_empty() {
         return Ok(());
     }
-    let mut bytes = Vec::with_capacity(rows.iter().map(|(_, _, b)| b.len()).sum());
-    let mut keys = Vec::with_capacity(rows.len());
-    for (first, second, row_bytes) in rows {
-        keys.push((first, second, bytes.len() + 1, row_bytes.len()));
-        bytes.extend_from_slice(row_bytes);
-    }
-    sqlx::query(upsert)
-        .bind(json(&keys)?)
-        .bind(bytes)
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
+    tables.put_sketch_parts(&changed).await
 }
 
 /// Rows of sets or sketches written by one statement of [`rebuild`].
