@@ -173,36 +173,41 @@ fn json(value: &impl Serialize) -> Result<String, sqlx::Error> {
 }
 
 /// The offset the aggregates were computed under, if they were.
+pub(crate) const COUNTED_OFFSET: &str = "SELECT utc_offset_seconds FROM stats_meta WHERE id = 1";
+
+/// The offset the aggregates were computed under, if they were.
 pub(super) async fn counted_offset(
     connection: &mut SqliteConnection,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT utc_offset_seconds FROM stats_meta WHERE id = 1")
+    sqlx::query_scalar(COUNTED_OFFSET)
         .fetch_optional(&mut *connection)
         .await
 }
 
 /// Recomputes every aggregate from the raw events, in days of `offset_seconds`. Runs
-/// inside the caller's transaction.
-pub(super) async fn rebuild(
-    connection: &mut SqliteConnection,
+/// inside the caller's transaction. The statements are the same on both backends
+/// (`COUNT(*) FILTER` rather than SQLite's sums of comparisons, which PostgreSQL refuses).
+pub(crate) async fn rebuild(
+    tables: &mut impl AggregateTables,
     offset_seconds: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
-        "DELETE FROM follows; DELETE FROM scene_days; DELETE FROM counted_scenes;
-         DELETE FROM account_days;
-         DELETE FROM scene_day_users; DELETE FROM day_users;",
-    )
-    .execute(&mut *connection)
-    .await?;
     let statements = [
+        "DELETE FROM follows",
+        "DELETE FROM scene_days",
+        "DELETE FROM counted_scenes",
+        "DELETE FROM account_days",
+        "DELETE FROM scene_day_users",
+        "DELETE FROM day_users",
         "INSERT INTO scene_days (scene, day, scans, new_followers, lost, last_scan)
-         SELECT scene, (created_at + ?1) / 86400, COUNT(*), SUM(new_follower), 0, MAX(created_at)
+         SELECT scene, (created_at + $1) / 86400, COUNT(*), COUNT(*) FILTER (WHERE new_follower = 1),
+                0, MAX(created_at)
          FROM scan_events WHERE scene IS NOT NULL
          GROUP BY 1, 2",
         // Days with scans have their row already, from `scene_days`' trigger.
         "INSERT INTO account_days (day, other_follows, unfollows)
-         SELECT (created_at + ?1) / 86400,
-                SUM(event = 'subscribe' AND scene IS NULL), SUM(event = 'unsubscribe')
+         SELECT (created_at + $1) / 86400,
+                COUNT(*) FILTER (WHERE event = 'subscribe' AND scene IS NULL),
+                COUNT(*) FILTER (WHERE event = 'unsubscribe')
          FROM scan_events WHERE event IN ('subscribe', 'unsubscribe')
          GROUP BY 1
          ON CONFLICT (day) DO UPDATE SET
@@ -220,23 +225,22 @@ pub(super) async fn rebuild(
                           AS next_at
                FROM scan_events WHERE event = 'subscribe') f",
         "INSERT INTO scene_days (scene, day, lost, lost_in_1d, lost_in_7d, lost_in_30d)
-         SELECT scene, (followed_at + ?1) / 86400, COUNT(*),
-                SUM(unfollowed_at - followed_at < 86400),
-                SUM(unfollowed_at - followed_at < 7 * 86400),
-                SUM(unfollowed_at - followed_at < 30 * 86400)
+         SELECT scene, (followed_at + $1) / 86400, COUNT(*),
+                COUNT(*) FILTER (WHERE unfollowed_at - followed_at < 86400),
+                COUNT(*) FILTER (WHERE unfollowed_at - followed_at < 7 * 86400),
+                COUNT(*) FILTER (WHERE unfollowed_at - followed_at < 30 * 86400)
          FROM follows WHERE scene IS NOT NULL AND unfollowed_at IS NOT NULL
          GROUP BY 1, 2
          ON CONFLICT (scene, day) DO UPDATE SET
              lost = excluded.lost, lost_in_1d = excluded.lost_in_1d,
              lost_in_7d = excluded.lost_in_7d, lost_in_30d = excluded.lost_in_30d",
-        "INSERT INTO stats_meta (id, utc_offset_seconds) VALUES (1, ?1)
+        "INSERT INTO stats_meta (id, utc_offset_seconds) VALUES (1, $1)
          ON CONFLICT (id) DO UPDATE SET utc_offset_seconds = excluded.utc_offset_seconds",
     ];
     for statement in statements {
-        sqlx::query(statement)
-            .bind(offset_seconds)
-            .execute(&mut *connection)
+        tables
+            .execute_with_offset(statement, offset_seconds)
             .await?;
     }
-    users::rebuild(connection, offset_seconds).await
+    users::rebuild(tables, offset_seconds).await
 }

@@ -1,7 +1,7 @@
 //! The rows the aggregates read and write, and SQLite's statements for them. The
 //! computation (`follows`, `users`, `DayCounts`) is the same on every backend; each
 //! backend implements [`AggregateTables`] with its own SQL (PostgreSQL's is in
-//! `store::postgres::aggregates`).
+//! `store::postgres::aggregate_tables`).
 
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
@@ -80,7 +80,28 @@ pub(crate) trait AggregateTables {
 
     /// Stores the sketch parts of `rows` (day, part, registers), replacing those stored.
     async fn put_sketch_parts(&mut self, rows: &[(i64, i64, Vec<u8>)]) -> Result<(), sqlx::Error>;
+
+    /// Runs `statement`, written the same for every backend, with the UTC offset as `$1`
+    /// where it uses one.
+    async fn execute_with_offset(
+        &mut self,
+        statement: &str,
+        offset_seconds: i64,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Calls `each` with the scene, day (in `offset_seconds`) and user of every stored scan
+    /// and follow from a code, read as a stream.
+    async fn for_each_scan(
+        &mut self,
+        offset_seconds: i64,
+        each: impl FnMut(String, i64, &str) + Send,
+    ) -> Result<(), sqlx::Error>;
 }
+
+/// Every stored scan and follow from a code: scene, day in offset `$1`, user.
+pub(crate) const SCANS_BY_DAY: &str =
+    "SELECT scene, (created_at + $1) / 86400 AS day, openid FROM scan_events
+     WHERE scene IS NOT NULL AND event != 'unsubscribe'";
 
 /// SQLite: a write's rows go as one JSON parameter read with `json_each` (and bytes as
 /// one blob sliced with `substr`, see [`write_blobs`]), a statement per kind of row
@@ -235,6 +256,22 @@ impl AggregateTables for SqliteConnection {
         .await
     }
 
+    async fn execute_with_offset(
+        &mut self,
+        statement: &str,
+        offset_seconds: i64,
+    ) -> Result<(), sqlx::Error> {
+        execute_with_offset::<sqlx::Sqlite>(self, statement, offset_seconds).await
+    }
+
+    async fn for_each_scan(
+        &mut self,
+        offset_seconds: i64,
+        each: impl FnMut(String, i64, &str) + Send,
+    ) -> Result<(), sqlx::Error> {
+        for_each_scan::<sqlx::Sqlite>(self, offset_seconds, each).await
+    }
+
     async fn put_sketch_parts(&mut self, rows: &[(i64, i64, Vec<u8>)]) -> Result<(), sqlx::Error> {
         write_blobs(
             self,
@@ -246,6 +283,53 @@ impl AggregateTables for SqliteConnection {
         )
         .await
     }
+}
+
+/// [`AggregateTables::execute_with_offset`] on any backend's connection.
+pub(crate) async fn execute_with_offset<DB>(
+    connection: &mut DB::Connection,
+    statement: &str,
+    offset_seconds: i64,
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    let query = sqlx::query(statement);
+    // Statements that use no offset take no parameter.
+    let query = if statement.contains("$1") {
+        query.bind(offset_seconds)
+    } else {
+        query
+    };
+    query.execute(&mut *connection).await?;
+    Ok(())
+}
+
+/// [`AggregateTables::for_each_scan`] on any backend's connection.
+pub(crate) async fn for_each_scan<DB>(
+    connection: &mut DB::Connection,
+    offset_seconds: i64,
+    mut each: impl FnMut(String, i64, &str) + Send,
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> (String, i64, String): sqlx::FromRow<'r, DB::Row>,
+{
+    use futures_util::TryStreamExt;
+
+    let mut scans = sqlx::query_as::<DB, (String, i64, String)>(SCANS_BY_DAY)
+        .bind(offset_seconds)
+        .fetch(&mut *connection);
+    while let Some((scene, day, openid)) = scans.try_next().await? {
+        each(scene, day, &openid);
+    }
+    Ok(())
 }
 
 /// Runs `upsert` on `rows` (two keys and the bytes to store each), all in one statement:

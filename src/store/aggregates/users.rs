@@ -4,10 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sqlx::{Row, SqliteConnection};
-
 use super::day_of;
-use super::tables::{AggregateTables, write_blobs};
+use super::tables::AggregateTables;
 use crate::domain::{AccountEvent, EventKind};
 use crate::store::user_sets::{PART_REGISTERS, Sketch, UserSet, user_hash};
 
@@ -104,62 +102,49 @@ const REBUILT_PER_STATEMENT: usize = 2_000;
 /// The users' sets and sketches from the raw scans. Holds 8 bytes per scan in memory while
 /// it reads them (80 MB for ten million).
 pub(super) async fn rebuild(
-    connection: &mut SqliteConnection,
+    tables: &mut impl AggregateTables,
     offset_seconds: i64,
 ) -> Result<(), sqlx::Error> {
-    use futures_util::TryStreamExt;
-
     let mut by_scene_day: HashMap<(i64, String), Vec<u64>> = HashMap::new();
     let mut by_day: HashMap<i64, Sketch> = HashMap::new();
-    {
-        let mut scans = sqlx::query(
-            "SELECT scene, (created_at + ?1) / 86400 AS day, openid FROM scan_events
-             WHERE scene IS NOT NULL AND event != 'unsubscribe'",
-        )
-        .bind(offset_seconds)
-        .fetch(&mut *connection);
-        while let Some(row) = scans.try_next().await? {
-            let (scene, day, openid): (String, i64, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            let hash = user_hash(&openid);
+    tables
+        .for_each_scan(offset_seconds, |scene, day, openid| {
+            let hash = user_hash(openid);
             by_scene_day.entry((day, scene)).or_default().push(hash);
             by_day.entry(day).or_default().insert(hash);
-        }
-    }
+        })
+        .await?;
     // A few thousand rows a statement: a statement per row (a trip to SQLite's thread
     // each) was a tenth of a rebuild's time at a million events. Each group's bytes are
     // copied just before they are written, so that they are never held twice at once.
     let mut sets = by_scene_day.into_iter().peekable();
     while sets.peek().is_some() {
-        let rows: Vec<_> = sets
-            .by_ref()
-            .take(REBUILT_PER_STATEMENT)
-            .map(|((day, scene), hashes)| (day, scene, UserSet::from_hashes(hashes).to_bytes()))
+        let (keys, hashes): (Vec<(i64, String)>, Vec<Vec<u64>>) =
+            sets.by_ref().take(REBUILT_PER_STATEMENT).unzip();
+        let rows: Vec<(i64, &str, Vec<u8>)> = keys
+            .iter()
+            .zip(hashes)
+            .map(|((day, scene), hashes)| {
+                (
+                    *day,
+                    scene.as_str(),
+                    UserSet::from_hashes(hashes).to_bytes(),
+                )
+            })
             .collect();
-        write_blobs(
-            connection,
-            "INSERT INTO scene_day_users (day, scene, users)
-             SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
-             FROM json_each(?1)",
-            &rows,
-        )
-        .await?;
+        tables.put_scene_day_sets(&rows).await?;
     }
     let parts: Vec<_> = by_day
         .iter()
         .flat_map(|(day, sketch)| {
-            (0..Sketch::parts()).map(move |part| (*day, part, sketch.part(part).to_vec()))
+            (0..Sketch::parts()).map(move |part| {
+                let stored_part = i64::try_from(part).unwrap_or(i64::MAX);
+                (*day, stored_part, sketch.part(part).to_vec())
+            })
         })
         .collect();
     for rows in parts.chunks(REBUILT_PER_STATEMENT) {
-        write_blobs(
-            connection,
-            "INSERT INTO day_users (day, part, registers)
-             SELECT value ->> 0, value ->> 1, substr(?2, value ->> 2, value ->> 3)
-             FROM json_each(?1)",
-            rows,
-        )
-        .await?;
+        tables.put_sketch_parts(rows).await?;
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ mod tests {
         let Some(url) = fresh_database("postgres inventory").await else {
             return;
         };
-        let store = PgStore::open(&url).await.unwrap();
+        let store = PgStore::open(&url, time::UtcOffset::UTC).await.unwrap();
         let poster = code("scene_str=poster&permanent=true");
         let first = ticket("first", None, 0);
         store.record_code(&poster, &first).await.unwrap();

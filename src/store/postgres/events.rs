@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::PgStore;
 use crate::domain::AccountEvent;
+use crate::store::aggregates;
 use crate::store::{StoreError, Stored, unix_now};
 
 /// SQLSTATE of a deadlock PostgreSQL broke by failing one of the transactions.
@@ -85,7 +86,7 @@ impl PgStore {
         let mut sorted: Vec<&AccountEvent> = events.iter().collect();
         sorted.sort_by(|a, b| a.identity().cmp(&b.identity()));
         let columns = Columns::of(&sorted);
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_event_write().await?;
         let rows: Vec<(String, i64, String, String, i64)> = sqlx::query_as(INSERT_EVENTS)
             .bind(&columns.scene)
             .bind(&columns.event)
@@ -98,7 +99,6 @@ impl PgStore {
             .bind(unix_now())
             .fetch_all(&mut *transaction)
             .await?;
-        transaction.commit().await?;
         // An event is new if its row came back; of equal events, only the first.
         let mut added: HashMap<(&str, i64, &str, &str), i64> = rows
             .iter()
@@ -106,13 +106,21 @@ impl PgStore {
                 ((openid.as_str(), *at, event.as_str(), key.as_str()), *id)
             })
             .collect();
-        Ok(events
+        let mut new = Vec::with_capacity(added.len());
+        let outcomes = events
             .iter()
             .map(|event| match added.remove(&event.identity()) {
-                Some(_) => Stored::New,
+                Some(id) => {
+                    new.push((id, event));
+                    Stored::New
+                }
                 None => Stored::Duplicate,
             })
-            .collect())
+            .collect();
+        // In the same transaction: a committed event is a counted event.
+        aggregates::count_events(&mut *transaction, &new, self.offset_seconds).await?;
+        transaction.commit().await?;
+        Ok(outcomes)
     }
 }
 
@@ -138,9 +146,11 @@ mod tests {
         let Some(url) = fresh_database("postgres events").await else {
             return;
         };
-        let replicas = futures_util::future::try_join_all((0..3).map(|_| PgStore::open(&url)))
-            .await
-            .unwrap();
+        let replicas = futures_util::future::try_join_all(
+            (0..3).map(|_| PgStore::open(&url, time::UtcOffset::UTC)),
+        )
+        .await
+        .unwrap();
         // 6,000 pushes, each delivered to every replica, in a different order on each (one
         // backwards), in batches of 3,000 at once: the rows' locks are taken in key order
         // whatever order a batch arrives in.

@@ -49,8 +49,8 @@ mod tests {
             return;
         };
         let (one, other) = (
-            PgStore::open(&url).await.unwrap(),
-            PgStore::open(&url).await.unwrap(),
+            PgStore::open(&url, time::UtcOffset::UTC).await.unwrap(),
+            PgStore::open(&url, time::UtcOffset::UTC).await.unwrap(),
         );
         let scene = SceneKey::parse("shop-12").unwrap();
         let label = || Change::to(SceneLabel::parse("上海店 海报").unwrap());

@@ -9,16 +9,18 @@
 //! then only the tests open it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+mod aggregate_tables;
 mod codes;
 mod events;
 mod labels;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
+use time::UtcOffset;
 
-use super::{StoreError, migrations};
+use super::{StoreError, aggregates, migrations};
 
 /// Connections each replica keeps at most: pages and pushes share them.
 const MAX_CONNECTIONS: u32 = 16;
@@ -31,18 +33,60 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// The UTC offset statistics count days in, in seconds.
+    offset_seconds: i64,
 }
 
+/// The transaction-scoped advisory lock that every write of events holds: counting events
+/// reads and rewrites rows of aggregates (a user's follows, a scene's day set) that another
+/// replica's events may change too, and one writer at a time across replicas keeps the
+/// rules of SQLite's single writer. Held for the transaction's milliseconds only.
+const EVENT_WRITERS_LOCK: i64 = 0x5343_454e_4551_5201;
+
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://…`) and migrates it.
-    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects to the database at `url` (`postgres://…`) and migrates it. Statistics
+    /// count days in `utc_offset`; aggregates computed under another offset, or not yet
+    /// computed, are computed again from the raw events first (by one replica: the others
+    /// wait for its lock, then find them done).
+    pub(crate) async fn open(url: &str, utc_offset: UtcOffset) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         migrations::POSTGRES.run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self {
+            pool,
+            offset_seconds: i64::from(utc_offset.whole_seconds()),
+        };
+        let mut transaction = store.begin_event_write().await?;
+        let counted: Option<i64> = sqlx::query_scalar(aggregates::COUNTED_OFFSET)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        if counted != Some(store.offset_seconds) {
+            aggregates::rebuild(&mut *transaction, store.offset_seconds).await?;
+        }
+        transaction.commit().await?;
+        Ok(store)
+    }
+
+    /// A transaction that holds [`EVENT_WRITERS_LOCK`].
+    async fn begin_event_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_WRITERS_LOCK)
+            .execute(&mut *transaction)
+            .await?;
+        Ok(transaction)
+    }
+
+    /// Computes every statistics aggregate again from the raw events; returns once
+    /// committed. Other replicas' writes of events wait meanwhile.
+    pub(crate) async fn rebuild_statistics(&self) -> Result<(), StoreError> {
+        let mut transaction = self.begin_event_write().await?;
+        aggregates::rebuild(&mut *transaction, self.offset_seconds).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Closes the pool.
