@@ -86,7 +86,8 @@ pub struct Settings {
     #[arg(long = "encoding-aes-key", env = "WECHAT_ENCODING_AES_KEY", hide_env_values = true, value_parser = parse_aes_key)]
     pub encoding_aes_key: Option<AesKey>,
 
-    /// The database: `sqlite://PATH` (created and migrated at start-up when missing).
+    /// The database: `sqlite://PATH` (created and migrated at start-up when missing), or
+    /// `postgres://USER:PASSWORD@HOST/DATABASE` for replicas sharing one PostgreSQL database.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://scene-qr.db", value_parser = parse_database_url)]
     pub database_url: String,
 
@@ -451,9 +452,13 @@ fn parse_aes_key(s: &str) -> Result<AesKey, String> {
 }
 
 fn parse_database_url(s: &str) -> Result<String, String> {
-    match s.strip_prefix("sqlite:") {
-        Some(rest) if !rest.trim_start_matches('/').is_empty() => Ok(s.to_string()),
-        _ => Err("expected sqlite://PATH, e.g. sqlite://scene-qr.db".into()),
+    let named = |rest: &str| !rest.trim_start_matches('/').is_empty();
+    match (s.strip_prefix("sqlite:"), crate::store::is_postgres(s)) {
+        (Some(rest), _) if named(rest) => Ok(s.to_string()),
+        (None, true) => Ok(s.to_string()),
+        _ => Err("expected sqlite://PATH (e.g. sqlite://scene-qr.db) or \
+                  postgres://USER:PASSWORD@HOST/DATABASE"
+            .into()),
     }
 }
 

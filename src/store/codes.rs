@@ -5,7 +5,7 @@ use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
 
 use super::writer::Job;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Writes};
 use crate::domain::{CodeRequest, Kind, SceneType, StoredCode, StoredKind, Ticket};
 
 /// A code as listed on a scene's statistics page.
@@ -195,24 +195,33 @@ pub(super) const INSERT_CODE: &str = "INSERT INTO codes (scene, scene_type, kind
 impl Store {
     /// Adds a newly created code to the inventory; returns once it is committed.
     pub async fn record_code(&self, code: &CodeRequest, ticket: &Ticket) -> Result<(), StoreError> {
-        self.jobs
-            .write(|done| Job::Code {
-                code: code.clone(),
-                ticket: ticket.clone(),
-                done,
-            })
-            .await?;
+        match &self.writes {
+            Writes::Sqlite(jobs) => {
+                jobs.write(|done| Job::Code {
+                    code: code.clone(),
+                    ticket: ticket.clone(),
+                    done,
+                })
+                .await?;
+            }
+            Writes::Postgres(database, _) => {
+                self.postgres_write(database.record_code(code, ticket))
+                    .await?;
+            }
+        }
         Ok(())
     }
 
     /// The permanent code created earlier for this scene, if any: one scene never spends a
     /// second of the account's 100,000 permanent codes.
     pub async fn permanent_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
-        let record: Option<TicketRecord> = sqlx::query_as(PERMANENT_CODE)
-            .bind(code.scene.to_string())
-            .bind(SceneType::of(&code.scene).as_str())
-            .fetch_optional(&self.reader)
-            .await?;
+        let record: Option<TicketRecord> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(PERMANENT_CODE)
+                .bind(code.scene.to_string())
+                .bind(SceneType::of(&code.scene).as_str())
+                .fetch_optional(pool)
+                .await?
+        });
         record.map(TicketRecord::ticket).transpose()
     }
 
@@ -220,19 +229,21 @@ impl Store {
     /// the cache at start-up: after that, a code missing from the cache is new, and the
     /// database need not be asked on every miss.
     pub async fn live_codes(&self) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
-        let records = sqlx::query_as(LIVE_CODES)
-            .bind(OffsetDateTime::now_utc().unix_timestamp())
-            .fetch_all(&self.reader)
-            .await?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let records: Vec<CodeRecord> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(LIVE_CODES).bind(now).fetch_all(pool).await?
+        });
         live_codes(records)
     }
 
     /// Every code created for `scene`, newest first.
     pub async fn codes_for_scene(&self, scene: &str) -> Result<Vec<CodeRow>, StoreError> {
-        let records: Vec<SceneCodeRecord> = sqlx::query_as(SCENE_CODES)
-            .bind(scene)
-            .fetch_all(&self.reader)
-            .await?;
+        let records: Vec<SceneCodeRecord> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(SCENE_CODES)
+                .bind(scene)
+                .fetch_all(pool)
+                .await?
+        });
         records.into_iter().map(CodeRow::try_from).collect()
     }
 }

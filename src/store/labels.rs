@@ -8,7 +8,7 @@ use moka::ops::compute::Op;
 use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
 use super::writer::Job;
-use super::{Store, StoreError, unix_now};
+use super::{Store, StoreError, Writes, unix_now};
 use crate::domain::{Change, SceneKey, SettingsChange};
 
 /// A scene's settings as stored: none for a scene never configured.
@@ -65,8 +65,18 @@ where
     for statement in [label, group].into_iter().flatten() {
         statement.execute(&mut *connection).await?;
     }
+    sqlx::query(BUMP_SETTINGS_VERSION)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
+
+/// Tells other replicas that settings changed (see `migrations/*/0008_settings_version.sql`).
+const BUMP_SETTINGS_VERSION: &str =
+    "UPDATE settings_version SET version = version + 1 WHERE id = 1";
+
+/// The current settings version.
+pub(super) const SETTINGS_VERSION: &str = "SELECT version FROM settings_version WHERE id = 1";
 
 /// The group of scene `$1`.
 pub(super) const GROUP_OF_SCENE: &str = "SELECT group_name FROM scene_groups WHERE scene = $1";
@@ -84,7 +94,8 @@ pub(super) fn changed_label(change: &SettingsChange) -> Option<Option<String>> {
 }
 
 /// Labels as last read or written: every code page shows its scene's label, and this keeps
-/// that off the database. Only this process writes labels, so it stays exact. Cheap to
+/// that off the database. On SQLite only this process writes labels, so it stays exact; on
+/// PostgreSQL, saves by other replicas empty it within a second (`settings_version`). Cheap to
 /// clone; the writer holds one to record saves in commit order.
 #[derive(Clone)]
 pub(super) struct LabelCache {
@@ -117,6 +128,13 @@ impl LabelCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Forgets every label: another replica saved settings. A new generation, so that
+    /// pages rendered with an old label are redone, and reads begun before are not kept.
+    pub(super) async fn changed_elsewhere(&self) {
+        self.labels.invalidate_all();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Caches `label`, read from the database under generation `read_under`, unless a
     /// label was saved since: a read that began before a save may have found the old
     /// label, and must not put it back over the saved one (pages would show it until the
@@ -146,23 +164,36 @@ impl Store {
         scene: &SceneKey,
         change: SettingsChange,
     ) -> Result<(), StoreError> {
-        self.jobs
-            .write(|done| Job::SceneSettings {
-                scene: scene.clone(),
-                change,
-                done,
-            })
-            .await?;
+        match &self.writes {
+            Writes::Sqlite(jobs) => {
+                jobs.write(|done| Job::SceneSettings {
+                    scene: scene.clone(),
+                    change,
+                    done,
+                })
+                .await?;
+            }
+            Writes::Postgres(database, _) => {
+                let label = changed_label(&change);
+                self.postgres_write(database.save_scene_settings(scene, change))
+                    .await?;
+                if let Some(label) = label {
+                    self.labels.saved(scene, label).await;
+                }
+            }
+        }
         Ok(())
     }
 
     /// The label and group of `scene`.
     pub async fn scene_settings(&self, scene: &str) -> Result<SceneSettings, StoreError> {
         let label = self.label(scene).await?;
-        let group = sqlx::query_scalar(GROUP_OF_SCENE)
-            .bind(scene)
-            .fetch_optional(&self.reader)
-            .await?;
+        let group = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar(GROUP_OF_SCENE)
+                .bind(scene)
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(SceneSettings { label, group })
     }
 
@@ -172,10 +203,12 @@ impl Store {
             return Ok(label);
         }
         let read_under = self.label_generation();
-        let label: Option<String> = sqlx::query_scalar(LABEL_OF_SCENE)
-            .bind(scene)
-            .fetch_optional(&self.reader)
-            .await?;
+        let label: Option<String> = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar(LABEL_OF_SCENE)
+                .bind(scene)
+                .fetch_optional(pool)
+                .await?
+        });
         self.labels.keep_read(scene, &label, read_under).await;
         Ok(label)
     }

@@ -6,6 +6,17 @@
 //! flush per write. Reads use a small pool of their own, which WAL mode lets run beside
 //! the writer, and which keeps serving while writes fail.
 
+/// Runs `$body` with `$pool` bound to the reader's own pool (`&SqlitePool` or `&PgPool`):
+/// a query written once compiles once for each backend, typed for it.
+macro_rules! on_reader {
+    ($reader:expr, |$pool:ident| $body:expr) => {
+        match $reader {
+            $crate::store::Reader::Sqlite($pool) => $body,
+            $crate::store::Reader::Postgres($pool) => $body,
+        }
+    };
+}
+
 mod aggregates;
 pub mod codes;
 pub mod labels;
@@ -25,6 +36,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 use time::UtcOffset;
 
+use postgres::{PgStore, Pushes};
 pub use writer::{Outage, Stored, WriteFailure, WriteHealth, WriterTask};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +68,33 @@ const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(1500);
 /// 256 MiB for the four readers at most (SQLite's default is 2 MiB).
 const READER_CACHE_KIB: i64 = 64 * 1024;
 
+/// The read side of the database: a pool of either backend.
+#[derive(Clone)]
+pub(crate) enum Reader {
+    Sqlite(SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Reader {
+    /// `sqlite` or `postgres`, whichever is this reader's dialect: for the few statements
+    /// the two backends spell differently.
+    fn sql(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Reader::Sqlite(_) => sqlite,
+            Reader::Postgres(_) => postgres,
+        }
+    }
+
+    async fn close(&self) {
+        on_reader!(self, |pool| pool.close().await);
+    }
+}
+
 /// Handles to the database, cheap to clone and shared by every worker.
 #[derive(Clone)]
 pub struct Store {
-    reader: SqlitePool,
-    jobs: writer::Jobs,
+    reader: Reader,
+    writes: Writes,
     health: Arc<WriteHealth>,
     /// Labels as last read or written, and their generation.
     labels: labels::LabelCache,
@@ -79,6 +113,9 @@ impl Store {
     /// or not yet computed (the first start after the upgrade that added them), are
     /// computed again from the raw events before anything is served.
     pub async fn open(url: &str, utc_offset: UtcOffset) -> Result<(Self, WriterTask), StoreError> {
+        if is_postgres(url) {
+            return Self::open_postgres(url, utc_offset).await;
+        }
         let offset_seconds = i64::from(utc_offset.whole_seconds());
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -133,14 +170,65 @@ impl Store {
             offset_seconds,
         );
         let store = Self {
-            reader,
-            jobs,
+            reader: Reader::Sqlite(reader),
+            writes: Writes::Sqlite(jobs),
             health,
             labels,
             utc_offset,
             offset_seconds,
         };
         Ok((store, writer_task))
+    }
+
+    /// Connects to the PostgreSQL database at `url`, migrates it and computes its
+    /// aggregates if needed ([`PgStore::open`]).
+    async fn open_postgres(
+        url: &str,
+        utc_offset: UtcOffset,
+    ) -> Result<(Self, WriterTask), StoreError> {
+        let database = PgStore::open(url, utc_offset).await?;
+        let labels = labels::LabelCache::default();
+        let (stop_pushes, pushes_stopped) = tokio::sync::oneshot::channel();
+        let (pushes, batching) = Pushes::start(database.clone(), pushes_stopped);
+        let batching = actix_web::rt::spawn(batching);
+        let store = Self {
+            reader: Reader::Postgres(database.pool().clone()),
+            writes: Writes::Postgres(database.clone(), pushes),
+            health: Arc::new(WriteHealth::default()),
+            labels: labels.clone(),
+            utc_offset,
+            offset_seconds: i64::from(utc_offset.whole_seconds()),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let watch = database.watch_settings(stopped, move || {
+            let labels = labels.clone();
+            async move { labels.changed_elsewhere().await }
+        });
+        let watching = actix_web::rt::spawn(watch);
+        let tasks = vec![(batching, stop_pushes), (watching, stop)];
+        Ok((store, WriterTask::others(tasks)))
+    }
+
+    /// Runs a write on PostgreSQL, recording in the write health whether it was
+    /// committed: one log line when writes start failing and one when they work again.
+    async fn postgres_write<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match write.await {
+            Ok(written) => {
+                self.health.succeeded();
+                Ok(written)
+            }
+            Err(StoreError::Database(e)) => {
+                self.health.failed(1, &e.to_string());
+                Err(StoreError::Write(WriteFailure::Database(Arc::new(e))))
+            }
+            Err(e) => {
+                self.health.failed(1, &e.to_string());
+                Err(e)
+            }
+        }
     }
 
     /// The UTC offset the statistics count days in: pages show days in no other.
@@ -151,10 +239,15 @@ impl Store {
     /// Computes every statistics aggregate again from the raw events (`scene-qr stats
     /// rebuild`); returns once committed. Other writes wait meanwhile.
     pub async fn rebuild_statistics(&self) -> Result<(), StoreError> {
-        self.jobs
-            .write(|done| writer::Job::RebuildStatistics { done })
-            .await
-            .map(|_| ())
+        match &self.writes {
+            Writes::Sqlite(jobs) => jobs
+                .write(|done| writer::Job::RebuildStatistics { done })
+                .await
+                .map(|_| ()),
+            Writes::Postgres(database, _) => {
+                self.postgres_write(database.rebuild_statistics()).await
+            }
+        }
     }
 
     /// Stores a pushed event; returns once it is committed to disk.
@@ -162,14 +255,19 @@ impl Store {
         &self,
         event: crate::domain::AccountEvent,
     ) -> Result<Stored, StoreError> {
+        let jobs = match &self.writes {
+            Writes::Sqlite(jobs) => jobs,
+            Writes::Postgres(_, pushes) => {
+                return self.postgres_write(pushes.store(event)).await;
+            }
+        };
         let received_at = unix_now();
-        self.jobs
-            .write(|done| writer::Job::Event {
-                event,
-                received_at,
-                done,
-            })
-            .await
+        jobs.write(|done| writer::Job::Event {
+            event,
+            received_at,
+            done,
+        })
+        .await
     }
 
     /// Stores events brought in bulk (an import), each as [`Store::store_event`] stores a
@@ -180,14 +278,19 @@ impl Store {
         &self,
         events: Vec<crate::domain::AccountEvent>,
     ) -> Result<Vec<Stored>, StoreError> {
+        let jobs = match &self.writes {
+            Writes::Sqlite(jobs) => jobs,
+            Writes::Postgres(database, _) => {
+                return self.postgres_write(database.store_events(&events)).await;
+            }
+        };
         let received_at = unix_now();
-        self.jobs
-            .write(|done| writer::Job::Events {
-                events,
-                received_at,
-                done,
-            })
-            .await
+        jobs.write(|done| writer::Job::Events {
+            events,
+            received_at,
+            done,
+        })
+        .await
     }
 
     /// Stores events brought in bulk while no server runs on the database, each as
@@ -195,33 +298,47 @@ impl Store {
     /// statistics: those are marked in the same transaction to be computed again from
     /// the raw events, by [`Store::rebuild_statistics`] or at the next start, whichever
     /// comes first. Returns how many events were stored (the others were duplicates).
+    /// PostgreSQL counts them as it stores them, as [`Store::store_events`] does.
     pub async fn store_uncounted_events(
         &self,
         events: Vec<crate::domain::AccountEvent>,
     ) -> Result<u64, StoreError> {
+        let jobs = match &self.writes {
+            Writes::Sqlite(jobs) => jobs,
+            Writes::Postgres(database, _) => {
+                let stored = self.postgres_write(database.store_events(&events)).await?;
+                let new = stored.iter().filter(|s| matches!(s, Stored::New)).count();
+                return Ok(u64::try_from(new).unwrap_or(u64::MAX));
+            }
+        };
         let received_at = unix_now();
-        self.jobs
-            .write(|done| writer::Job::UncountedEvents {
-                events,
-                received_at,
-                done,
-            })
-            .await
+        jobs.write(|done| writer::Job::UncountedEvents {
+            events,
+            received_at,
+            done,
+        })
+        .await
     }
 
     /// About how many events are stored (the highest row id: exact unless rows were
     /// deleted). An import with no server running uses it to choose between counting its
     /// events as it stores them and computing the statistics again at its end.
     pub async fn stored_events_estimate(&self) -> Result<u64, StoreError> {
-        let highest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM scan_events")
-            .fetch_one(&self.reader)
-            .await?;
+        let highest: Option<i64> = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar("SELECT MAX(id) FROM scan_events")
+                .fetch_one(pool)
+                .await?
+        });
         Ok(highest.map_or(0, |id| u64::try_from(id).unwrap_or(0)))
     }
 
     /// Whether writes are failing right now, and since when.
     pub fn write_outage(&self) -> Option<Outage> {
-        if self.jobs.closed() {
+        let closed = match &self.writes {
+            Writes::Sqlite(jobs) => jobs.closed(),
+            Writes::Postgres(_, pushes) => pushes.closed(),
+        };
+        if closed {
             let reason = "the database writer has stopped".to_string();
             return Some(Outage {
                 since: time::OffsetDateTime::now_utc(),
@@ -238,10 +355,24 @@ impl Store {
         self.labels.generation()
     }
 
-    /// Closes the read pool (the writer closes its own connection when it finishes).
+    /// Closes the read pool (SQLite's writer closes its own connection when it finishes).
     pub async fn close(&self) {
         self.reader.close().await;
     }
+}
+
+/// Where writes go.
+#[derive(Clone)]
+enum Writes {
+    /// To SQLite's one writer, which commits concurrent writes together.
+    Sqlite(writer::Jobs),
+    /// To PostgreSQL, each write a transaction of its own.
+    Postgres(PgStore, Pushes),
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// `url` as it may be shown in a message or a log line: any password in it replaced by

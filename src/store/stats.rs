@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::Row;
 
 use super::user_sets::{PART_REGISTERS, Sketch, union_size};
 use super::{Store, StoreError, aggregates};
@@ -37,6 +36,39 @@ pub struct SceneStats {
     pub lost: i64,
     /// Time of the last scan in the range, Unix seconds.
     pub last_scan: Option<i64>,
+}
+
+/// A line of [`Store::scene_stats`] as either backend returns it.
+#[derive(sqlx::FromRow)]
+struct SceneRecord {
+    scene: String,
+    label: Option<String>,
+    group_name: Option<String>,
+    /// The kinds of its codes, comma-separated.
+    kinds: Option<String>,
+    scans: i64,
+    new_followers: i64,
+    lost: i64,
+    last_scan: Option<i64>,
+}
+
+impl From<SceneRecord> for SceneStats {
+    fn from(record: SceneRecord) -> Self {
+        SceneStats {
+            scene: record.scene,
+            label: record.label,
+            group: record.group_name,
+            kinds: record
+                .kinds
+                .map(|k| k.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            scans: record.scans,
+            new_followers: record.new_followers,
+            unique_users: None,
+            lost: record.lost,
+            last_scan: record.last_scan,
+        }
+    }
 }
 
 /// Totals over a range.
@@ -68,10 +100,18 @@ const EXACT_UNION_LIMIT: i64 = 100_000;
 pub const FEW_SCENES: usize = 200;
 
 /// The day sets of the rows a query groups, concatenated into one blob (or `NULL` for no
-/// row): each set is sorted, so the union of the concatenation is a merge of sorted runs.
-/// `group_concat` treats a blob as text and keeps its bytes as they are; the cast gives a
-/// blob back.
-const USERS_CONCATENATED: &str = "CAST(group_concat(users, '') AS BLOB)";
+/// row), on SQLite and on PostgreSQL. SQLite's `group_concat` treats a blob as text and
+/// keeps its bytes as they are; the cast gives a blob back.
+const USERS_CONCATENATED: (&str, &str) = (
+    "CAST(group_concat(users, '') AS BLOB)",
+    "string_agg(users, ''::bytea)",
+);
+
+/// The same for sketch parts' registers.
+const REGISTERS_CONCATENATED: (&str, &str) = (
+    "CAST(group_concat(registers, '') AS BLOB)",
+    "string_agg(registers, ''::bytea)",
+);
 
 /// The number of distinct users in `sets`, day sets concatenated.
 fn users_in(sets: Option<&[u8]>) -> i64 {
@@ -108,31 +148,51 @@ pub enum Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// The condition on a `scene` column that keeps the scope's scenes, written with the
-    /// scope's value as parameter `?3`: a query of its own for each scope, rather than one
-    /// with `(?3 IS NULL OR scene = ?3)`, which keeps SQLite off the scene indexes.
-    fn condition(self) -> &'static str {
+    /// scope's value as parameter `$n` (bound by [`Scope::bind`], the query's last): a
+    /// query of its own for each scope, rather than one with `($3 IS NULL OR scene = $3)`,
+    /// which keeps SQLite off the scene indexes.
+    fn condition(self, n: usize) -> String {
         match self {
-            Scope::All => "scene IS NOT NULL",
-            Scope::Scene(_) => "scene = ?3",
-            Scope::Group(_) => "scene IN (SELECT scene FROM scene_groups WHERE group_name = ?3)",
+            Scope::All => "scene IS NOT NULL".to_string(),
+            Scope::Scene(_) => format!("scene = ${n}"),
+            Scope::Group(_) => {
+                format!("scene IN (SELECT scene FROM scene_groups WHERE group_name = ${n})")
+            }
         }
     }
 
-    /// The scope's day counts of a range of days `[?1, ?2)`, as the `FROM` and `WHERE` of
+    /// Binds the scope's value to `query`, as its last parameter: all scenes have none
+    /// (their condition names no parameter, and PostgreSQL refuses a parameter too many).
+    fn bind<'q, DB, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    ) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        DB: sqlx::Database,
+        &'a str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        'a: 'q,
+    {
+        match self.value() {
+            Some(value) => query.bind(value),
+            None => query,
+        }
+    }
+
+    /// The scope's day counts of a range of days `[$1, $2)`, as the `FROM` and `WHERE` of
     /// a query of `day`, `scans`, `new_followers` and `lost`: over every scene, the sums
     /// kept per day (a row a day); else the scope's scenes' days, through the primary key by
     /// scene.
     fn day_counts(self) -> String {
         match self {
-            Scope::All => "account_days WHERE day >= ?1 AND day < ?2".to_string(),
+            Scope::All => "account_days WHERE day >= $1 AND day < $2".to_string(),
             scope => format!(
-                "scene_days WHERE day >= ?1 AND day < ?2 AND {}",
-                scope.condition()
+                "scene_days WHERE day >= $1 AND day < $2 AND {}",
+                scope.condition(3)
             ),
         }
     }
 
-    /// The value of parameter `?3` (`NULL` for all scenes, whose condition leaves it out).
+    /// The value of the scope's parameter (none for all scenes, whose condition leaves it out).
     fn value(self) -> Option<&'a str> {
         match self {
             Scope::All => None,
@@ -158,12 +218,14 @@ impl Store {
         // The scenes in two halves at once, on two readers: summing a month of day counts
         // for thousands of scenes is most of a page's time, and the machine has more than
         // one core.
-        let middle: Option<String> = sqlx::query_scalar(
-            "SELECT scene FROM counted_scenes ORDER BY scene
-             LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM counted_scenes)",
-        )
-        .fetch_optional(&self.reader)
-        .await?;
+        let middle: Option<String> = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar(
+                "SELECT scene FROM counted_scenes ORDER BY scene
+                 LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM counted_scenes)",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
         let Some(middle) = middle else {
             return self.scene_stats_between(range, (None, None)).await;
         };
@@ -185,22 +247,23 @@ impl Store {
     ) -> Result<Vec<SceneStats>, StoreError> {
         let (from_day, to_day) = self.days(range);
         // The kinds of code are grouped once and joined: a subquery per scene cost a
-        // look-up in `codes` for each of thousands of lines.
-        let rows = sqlx::query(
+        // look-up in `codes` for each of thousands of lines. SQLite's CROSS JOIN keeps it
+        // walking `counted_scenes` first; PostgreSQL plans the join itself.
+        let sql = format!(
             "WITH counts AS (
-                 SELECT d.scene,
-                        SUM(d.scans) AS scans,
-                        SUM(d.new_followers) AS new_followers,
-                        SUM(d.lost) AS lost,
+                 SELECT s.scene,
+                        CAST(SUM(d.scans) AS BIGINT) AS scans,
+                        CAST(SUM(d.new_followers) AS BIGINT) AS new_followers,
+                        CAST(SUM(d.lost) AS BIGINT) AS lost,
                         MAX(d.last_scan) AS last_scan
-                 FROM counted_scenes AS s CROSS JOIN scene_days AS d
-                     ON d.scene = s.scene AND d.day >= ?1 AND d.day < ?2
-                 WHERE (?3 IS NULL OR s.scene >= ?3) AND (?4 IS NULL OR s.scene < ?4)
+                 FROM counted_scenes AS s {join} scene_days AS d
+                     ON d.scene = s.scene AND d.day >= $1 AND d.day < $2
+                 WHERE ($3 IS NULL OR s.scene >= $3) AND ($4 IS NULL OR s.scene < $4)
                  GROUP BY s.scene
              ),
              kinds AS (
-                 SELECT scene, group_concat(kind) AS kinds
-                 FROM (SELECT DISTINCT scene, kind FROM codes ORDER BY scene, kind)
+                 SELECT scene, string_agg(kind, ',' ORDER BY kind) AS kinds
+                 FROM (SELECT DISTINCT scene, kind FROM codes) AS scene_kinds
                  GROUP BY scene
              ),
              scenes AS (
@@ -222,32 +285,19 @@ impl Store {
              LEFT JOIN kinds k ON k.scene = s.scene
              LEFT JOIN labels l ON l.scene = s.scene
              LEFT JOIN scene_groups g ON g.scene = s.scene
-             WHERE (?3 IS NULL OR s.scene >= ?3) AND (?4 IS NULL OR s.scene < ?4)",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .bind(first)
-        .bind(end)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kinds: Option<String> = row.try_get("kinds")?;
-                Ok(SceneStats {
-                    scene: row.try_get("scene")?,
-                    label: row.try_get("label")?,
-                    group: row.try_get("group_name")?,
-                    kinds: kinds
-                        .map(|k| k.split(',').map(str::to_string).collect())
-                        .unwrap_or_default(),
-                    scans: row.try_get("scans")?,
-                    new_followers: row.try_get("new_followers")?,
-                    unique_users: None,
-                    lost: row.try_get("lost")?,
-                    last_scan: row.try_get("last_scan")?,
-                })
-            })
-            .collect()
+             WHERE ($3 IS NULL OR s.scene >= $3) AND ($4 IS NULL OR s.scene < $4)",
+            join = self.reader.sql("CROSS JOIN", "JOIN"),
+        );
+        let records: Vec<SceneRecord> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(&sql)
+                .bind(from_day)
+                .bind(to_day)
+                .bind(first)
+                .bind(end)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(records.into_iter().map(SceneStats::from).collect())
     }
 
     /// Counts the unique users of each of `lines` over the range, [`FEW_SCENES`] lines a
@@ -288,22 +338,22 @@ impl Store {
     pub async fn totals(&self, range: TimeRange, scope: Scope<'_>) -> Result<Totals, StoreError> {
         let (from_day, to_day) = self.days(range);
         let counts_sql = format!(
-            "SELECT COALESCE(SUM(scans), 0) AS scans,
-                    COALESCE(SUM(new_followers), 0) AS new_followers,
-                    COALESCE(SUM(lost), 0) AS lost
+            "SELECT CAST(COALESCE(SUM(scans), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(new_followers), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(lost), 0) AS BIGINT)
              FROM {}",
             scope.day_counts()
         );
-        let row = sqlx::query(&counts_sql)
-            .bind(from_day)
-            .bind(to_day)
-            .bind(scope.value())
-            .fetch_one(&self.reader)
-            .await?;
+        let (scans, new_followers, lost): (i64, i64, i64) = on_reader!(&self.reader, |pool| {
+            scope
+                .bind(sqlx::query_as(&counts_sql).bind(from_day).bind(to_day))
+                .fetch_one(pool)
+                .await?
+        });
         let counts = DayCounts {
-            scans: row.try_get("scans")?,
-            new_followers: row.try_get("new_followers")?,
-            lost: row.try_get("lost")?,
+            scans,
+            new_followers,
+            lost,
         };
         self.totals_of(range, scope, counts).await
     }
@@ -327,16 +377,17 @@ impl Store {
         let (other_follows, unfollows) = match scope {
             Scope::Scene(_) | Scope::Group(_) => (0, 0),
             Scope::All => {
-                let row = sqlx::query(
-                    "SELECT COALESCE(SUM(other_follows), 0) AS other_follows,
-                            COALESCE(SUM(unfollows), 0) AS unfollows
-                     FROM account_days WHERE day >= ?1 AND day < ?2",
-                )
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_one(&self.reader)
-                .await?;
-                (row.try_get("other_follows")?, row.try_get("unfollows")?)
+                on_reader!(&self.reader, |pool| {
+                    sqlx::query_as::<_, (i64, i64)>(
+                        "SELECT CAST(COALESCE(SUM(other_follows), 0) AS BIGINT),
+                                CAST(COALESCE(SUM(unfollows), 0) AS BIGINT)
+                         FROM account_days WHERE day >= $1 AND day < $2",
+                    )
+                    .bind(from_day)
+                    .bind(to_day)
+                    .fetch_one(pool)
+                    .await?
+                })
             }
         };
         Ok(Totals {
@@ -358,19 +409,19 @@ impl Store {
     ) -> Result<Vec<(Option<String>, i64)>, StoreError> {
         let (from_day, to_day) = self.days(range);
         let mut sets: HashMap<Option<String>, Vec<Vec<u8>>> = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT g.group_name, u.users
-             FROM scene_day_users u LEFT JOIN scene_groups g ON g.scene = u.scene
-             WHERE u.day >= ?1 AND u.day < ?2",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .fetch(&self.reader);
-        while let Some(row) = rows.try_next().await? {
-            sets.entry(row.try_get("group_name")?)
-                .or_default()
-                .push(row.try_get("users")?);
-        }
+        on_reader!(&self.reader, |pool| {
+            let mut rows = sqlx::query_as::<_, (Option<String>, Vec<u8>)>(
+                "SELECT g.group_name, u.users
+                 FROM scene_day_users u LEFT JOIN scene_groups g ON g.scene = u.scene
+                 WHERE u.day >= $1 AND u.day < $2",
+            )
+            .bind(from_day)
+            .bind(to_day)
+            .fetch(pool);
+            while let Some((group, users)) = rows.try_next().await? {
+                sets.entry(group).or_default().push(users);
+            }
+        });
         Ok(sets
             .into_iter()
             .map(|(group, days)| {
@@ -414,16 +465,22 @@ impl Store {
         let (from_day, to_day) = self.days(range);
         let cut_day = aggregates::day_of(latest_follow, self.offset_seconds);
         let whole_days_sql = format!(
-            "SELECT COALESCE(SUM(new_followers), 0), COALESCE(SUM(lost_in_{days}d), 0)
-             FROM scene_days WHERE day >= ?1 AND day < ?2 AND {}",
-            scope.condition()
+            "SELECT CAST(COALESCE(SUM(new_followers), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(lost_in_{days}d), 0) AS BIGINT)
+             FROM scene_days WHERE day >= $1 AND day < $2 AND {}",
+            scope.condition(3)
         );
-        let (mut followed, mut lost): (i64, i64) = sqlx::query_as(&whole_days_sql)
-            .bind(from_day)
-            .bind(to_day.min(cut_day))
-            .bind(scope.value())
-            .fetch_one(&self.reader)
-            .await?;
+        let whole_days_end = to_day.min(cut_day);
+        let (mut followed, mut lost): (i64, i64) = on_reader!(&self.reader, |pool| {
+            scope
+                .bind(
+                    sqlx::query_as(&whole_days_sql)
+                        .bind(from_day)
+                        .bind(whole_days_end),
+                )
+                .fetch_one(pool)
+                .await?
+        });
         let cut_day_starts = cut_day * aggregates::SECONDS_PER_DAY - self.offset_seconds;
         let (first, last) = (
             range.from.max(cut_day_starts),
@@ -431,17 +488,21 @@ impl Store {
         );
         if first <= last {
             let follows_sql = format!(
-                "SELECT COUNT(*), COALESCE(SUM(unfollowed_at - followed_at < ?4), 0)
-                 FROM follows WHERE followed_at >= ?1 AND followed_at <= ?2 AND {}",
-                scope.condition()
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE unfollowed_at - followed_at < $3)
+                 FROM follows WHERE followed_at >= $1 AND followed_at <= $2 AND {}",
+                scope.condition(4)
             );
-            let (cut_followed, cut_lost): (i64, i64) = sqlx::query_as(&follows_sql)
-                .bind(first)
-                .bind(last)
-                .bind(scope.value())
-                .bind(window)
-                .fetch_one(&self.reader)
-                .await?;
+            let (cut_followed, cut_lost): (i64, i64) = on_reader!(&self.reader, |pool| {
+                scope
+                    .bind(
+                        sqlx::query_as(&follows_sql)
+                            .bind(first)
+                            .bind(last)
+                            .bind(window),
+                    )
+                    .fetch_one(pool)
+                    .await?
+            });
             followed += cut_followed;
             lost += cut_lost;
         }
@@ -463,23 +524,22 @@ impl Store {
         let (from_day, to_day) = self.days(range);
         // At most FEW_SCENES parameters, well under SQLite's limit (32,766).
         let placeholders = (3..scenes.len() + 3)
-            .map(|n| format!("?{n}"))
+            .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT scene, {USERS_CONCATENATED} AS users FROM scene_day_users
-             WHERE scene IN ({placeholders}) AND day >= ?1 AND day < ?2
-             GROUP BY scene"
+            "SELECT scene, {} AS users FROM scene_day_users
+             WHERE scene IN ({placeholders}) AND day >= $1 AND day < $2
+             GROUP BY scene",
+            self.reader.sql(USERS_CONCATENATED.0, USERS_CONCATENATED.1)
         );
-        let mut query = sqlx::query(&sql).bind(from_day).bind(to_day);
-        for scene in scenes {
-            query = query.bind(*scene);
-        }
-        let rows = query.fetch_all(&self.reader).await?;
-        let sets = rows
-            .iter()
-            .map(|row| Ok((row.try_get("scene")?, row.try_get("users")?)))
-            .collect::<Result<Vec<(String, Option<Vec<u8>>)>, sqlx::Error>>()?;
+        let sets: Vec<(String, Option<Vec<u8>>)> = on_reader!(&self.reader, |pool| {
+            let mut query = sqlx::query_as(&sql).bind(from_day).bind(to_day);
+            for scene in scenes {
+                query = query.bind(*scene);
+            }
+            query.fetch_all(pool).await?
+        });
         // Counting is the costly part (milliseconds for a busy scene), on a thread of its
         // own so that the other half's counting runs beside it.
         let counted = tokio::task::spawn_blocking(move || {
@@ -497,16 +557,16 @@ impl Store {
     async fn unique_users_of(&self, range: TimeRange, scope: Scope<'_>) -> Result<i64, StoreError> {
         let (from_day, to_day) = self.days(range);
         let sql = format!(
-            "SELECT {USERS_CONCATENATED} FROM scene_day_users
-             WHERE day >= ?1 AND day < ?2 AND {}",
-            scope.condition()
+            "SELECT {} FROM scene_day_users WHERE day >= $1 AND day < $2 AND {}",
+            self.reader.sql(USERS_CONCATENATED.0, USERS_CONCATENATED.1),
+            scope.condition(3)
         );
-        let users: Option<Vec<u8>> = sqlx::query_scalar(&sql)
-            .bind(from_day)
-            .bind(to_day)
-            .bind(scope.value())
-            .fetch_one(&self.reader)
-            .await?;
+        let (users,): (Option<Vec<u8>>,) = on_reader!(&self.reader, |pool| {
+            scope
+                .bind(sqlx::query_as(&sql).bind(from_day).bind(to_day))
+                .fetch_one(pool)
+                .await?
+        });
         Ok(users_in(users.as_deref()))
     }
 
@@ -530,14 +590,18 @@ impl Store {
         let (from_day, to_day) = self.days(range);
         // A row per part, its days' registers concatenated (each day's part is
         // PART_REGISTERS bytes): 64 rows for sqlx to hand over instead of 64 a day.
-        let parts: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT part, CAST(group_concat(registers, '') AS BLOB) FROM day_users
-             WHERE day >= ?1 AND day < ?2 GROUP BY part",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .fetch_all(&self.reader)
-        .await?;
+        let sql = format!(
+            "SELECT part, {} FROM day_users WHERE day >= $1 AND day < $2 GROUP BY part",
+            self.reader
+                .sql(REGISTERS_CONCATENATED.0, REGISTERS_CONCATENATED.1)
+        );
+        let parts: Vec<(i64, Option<Vec<u8>>)> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(&sql)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(pool)
+                .await?
+        });
         let mut sketch = Sketch::default();
         for (part, days) in &parts {
             let part = usize::try_from(*part).unwrap_or(usize::MAX);
@@ -566,28 +630,29 @@ impl Store {
     ) -> Result<Vec<(i64, DayCounts)>, StoreError> {
         let (from_day, to_day) = self.days(range);
         let sql = format!(
-            "SELECT day, SUM(scans) AS scans, SUM(new_followers) AS new_followers,
-                    SUM(lost) AS lost
+            "SELECT day, CAST(SUM(scans) AS BIGINT), CAST(SUM(new_followers) AS BIGINT),
+                    CAST(SUM(lost) AS BIGINT)
              FROM {}
              GROUP BY day HAVING SUM(scans) > 0 OR SUM(lost) > 0 ORDER BY day",
             scope.day_counts()
         );
-        let rows = sqlx::query(&sql)
-            .bind(from_day)
-            .bind(to_day)
-            .bind(scope.value())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|row| {
+        let rows: Vec<(i64, i64, i64, i64)> = on_reader!(&self.reader, |pool| {
+            scope
+                .bind(sqlx::query_as(&sql).bind(from_day).bind(to_day))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(day, scans, new_followers, lost)| {
                 let counts = DayCounts {
-                    scans: row.try_get("scans")?,
-                    new_followers: row.try_get("new_followers")?,
-                    lost: row.try_get("lost")?,
+                    scans,
+                    new_followers,
+                    lost,
                 };
-                Ok((row.try_get("day")?, counts))
+                (day, counts)
             })
-            .collect()
+            .collect())
     }
 }
 

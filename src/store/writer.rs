@@ -246,7 +246,7 @@ impl WriteHealth {
 
     /// One line when an outage begins and one when it ends, not one per write: a full
     /// disk under a stream of pushes would otherwise fill the log as well.
-    fn failed(&self, writes: usize, reason: &str) {
+    pub(super) fn failed(&self, writes: usize, reason: &str) {
         let mut outage = self.lock();
         match outage.as_mut() {
             Some(outage) => {
@@ -269,7 +269,7 @@ impl WriteHealth {
         }
     }
 
-    fn succeeded(&self) {
+    pub(super) fn succeeded(&self) {
         if let Some(outage) = self.lock().take() {
             let seconds = (OffsetDateTime::now_utc() - outage.since).whole_seconds();
             log::warn!(
@@ -281,10 +281,10 @@ impl WriteHealth {
 }
 
 /// The running writer. It ends after [`WriterTask::finish`], once the writes already
-/// queued are committed (or refused).
+/// queued are committed (or refused). PostgreSQL has none: each write is a transaction of
+/// the pool's, committed before it returns.
 pub struct WriterTask {
-    handle: actix_web::rt::task::JoinHandle<()>,
-    stop: oneshot::Sender<()>,
+    running: Vec<(actix_web::rt::task::JoinHandle<()>, oneshot::Sender<()>)>,
 }
 
 impl WriterTask {
@@ -310,16 +310,27 @@ impl WriterTask {
             offset_seconds,
         };
         let handle = actix_web::rt::spawn(writer.run(receiver, stopped));
-        (Jobs(jobs), Self { handle, stop })
+        let running = vec![(handle, stop)];
+        (Jobs(jobs), Self { running })
+    }
+
+    /// Other tasks in the writer's place, each stopped the same way: PostgreSQL's
+    /// batching of pushes, and its watch of settings saved by other replicas.
+    pub(super) fn others(
+        running: Vec<(actix_web::rt::task::JoinHandle<()>, oneshot::Sender<()>)>,
+    ) -> Self {
+        Self { running }
     }
 
     /// Refuses new writes, commits those queued, and waits (at most `limit`) for the end.
     pub async fn finish(self, limit: std::time::Duration) {
-        let _ = self.stop.send(());
-        if actix_web::rt::time::timeout(limit, self.handle)
-            .await
-            .is_err()
-        {
+        let mut handles = Vec::with_capacity(self.running.len());
+        for (handle, stop) in self.running {
+            let _ = stop.send(());
+            handles.push(handle);
+        }
+        let all = futures_util::future::join_all(handles);
+        if actix_web::rt::time::timeout(limit, all).await.is_err() {
             log::error!("the database writer did not finish within {limit:?}");
         }
     }

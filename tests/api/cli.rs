@@ -170,3 +170,24 @@ fn a_database_that_cannot_be_opened_refuses_to_start_naming_it() {
         "{output}"
     );
 }
+
+#[test]
+fn an_unreachable_postgres_refuses_to_start_naming_it_without_its_password() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://scene:hunter2@127.0.0.1:1/scene";
+    let (code, output) =
+        ChildApp::spawn(&[("DATABASE_URL", url)]).wait_for_exit(Duration::from_secs(10));
+
+    assert_eq!(code, Some(2));
+    let refusal: Vec<&str> = output
+        .lines()
+        .filter(|line| line.starts_with("scene-qr:"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "{output}");
+    assert!(
+        refusal[0].contains("DATABASE_URL=postgres://scene:***@127.0.0.1:1/scene"),
+        "{output}"
+    );
+    assert!(refusal[0].contains("Connection refused"), "{output}");
+    assert!(!output.contains("hunter2"), "{output}");
+}

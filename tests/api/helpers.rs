@@ -101,6 +101,45 @@ pub fn event_xml(openid: &str, at: i64, event: &str, key: &str) -> String {
 /// The Token test apps verify pushes with.
 pub const PUSH_TOKEN: &str = "testtoken123";
 
+/// The database of a test app: a SQLite file in `db_dir`, or, with
+/// `SCENE_QR_TEST_BACKEND=postgres`, a new database of its own on the server named by
+/// `SCENE_QR_TEST_POSTGRES` (CI runs this suite once more that way).
+pub fn test_database_url(db_dir: &TempDir) -> String {
+    match std::env::var("SCENE_QR_TEST_BACKEND").as_deref() {
+        Ok("postgres") => fresh_postgres_database(),
+        _ => format!("sqlite://{}", db_dir.path().join("test.db").display()),
+    }
+}
+
+/// A new, empty database on `SCENE_QR_TEST_POSTGRES`, created from a thread of its own
+/// (callers may be inside a runtime already).
+fn fresh_postgres_database() -> String {
+    use sqlx::{ConnectOptions, Connection, Executor};
+
+    let server = std::env::var("SCENE_QR_TEST_POSTGRES")
+        .expect("SCENE_QR_TEST_BACKEND=postgres needs SCENE_QR_TEST_POSTGRES");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let options: sqlx::postgres::PgConnectOptions =
+                server.parse().expect("SCENE_QR_TEST_POSTGRES");
+            let mut admin = options.connect().await.expect("connect to PostgreSQL");
+            let name = format!("scene_qr_{}", rand::random::<u64>());
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("CREATE DATABASE");
+            admin.close().await.ok();
+            options.database(&name).to_url_lossy().to_string()
+        })
+    })
+    .join()
+    .expect("creating a PostgreSQL database")
+}
+
 /// Settings of a test app in live mode against `emulator_url`.
 pub fn test_settings(emulator_url: &str, secret: &str, db_dir: &TempDir) -> Settings {
     Settings {
@@ -118,7 +157,7 @@ pub fn test_settings(emulator_url: &str, secret: &str, db_dir: &TempDir) -> Sett
         frame_ancestors: "'self'".into(),
         push_token: Some(Secret::new(PUSH_TOKEN)),
         encoding_aes_key: None,
-        database_url: format!("sqlite://{}", db_dir.path().join("test.db").display()),
+        database_url: test_database_url(db_dir),
         utc_offset: time::UtcOffset::UTC,
         listen: "127.0.0.1:0".parse().expect("address"),
         appid: Some(APPID.into()),

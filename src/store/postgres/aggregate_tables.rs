@@ -338,15 +338,18 @@ mod tests {
         .await
         .unwrap();
 
-        let expected = aggregates(&sqlite.reader).await;
+        let crate::store::Reader::Sqlite(sqlite_pool) = &sqlite.reader else {
+            panic!("a SQLite store reads from SQLite");
+        };
+        let expected = aggregates(sqlite_pool).await;
         assert!(expected.len() > 100, "{expected:?}");
         let pool = &replicas[0].pool;
         assert_eq!(aggregates(pool).await, expected);
-        same_blobs(blobs(pool).await, blobs(&sqlite.reader).await);
+        same_blobs(blobs(pool).await, blobs(sqlite_pool).await);
 
         // And the same again from the raw events alone.
         replicas[1].rebuild_statistics().await.unwrap();
         assert_eq!(aggregates(pool).await, expected);
-        same_blobs(blobs(pool).await, blobs(&sqlite.reader).await);
+        same_blobs(blobs(pool).await, blobs(sqlite_pool).await);
     }
 }

@@ -1,15 +1,10 @@
-//! The inventory of created codes on PostgreSQL: the same queries as SQLite's
-//! (`store::codes`), run on the shared pool.
-
-use time::OffsetDateTime;
+//! Adding to the inventory of created codes on PostgreSQL, with SQLite's statement
+//! (`store::codes`); reads go through `Store`'s reader, the same queries for both.
 
 use super::PgStore;
-use crate::domain::{CodeRequest, SceneType, Ticket};
+use crate::domain::{CodeRequest, Ticket};
 use crate::store::StoreError;
-use crate::store::codes::{
-    CodeRecord, CodeRow, INSERT_CODE, LIVE_CODES, PERMANENT_CODE, SCENE_CODES, SceneCodeRecord,
-    TicketRecord, bind_code, live_codes,
-};
+use crate::store::codes::{INSERT_CODE, bind_code};
 
 impl PgStore {
     /// Adds a newly created code to the inventory; returns once it is committed.
@@ -23,43 +18,14 @@ impl PgStore {
             .await?;
         Ok(())
     }
-
-    /// The permanent code created earlier for this scene, if any.
-    pub(crate) async fn permanent_code(
-        &self,
-        code: &CodeRequest,
-    ) -> Result<Option<Ticket>, StoreError> {
-        let record: Option<TicketRecord> = sqlx::query_as(PERMANENT_CODE)
-            .bind(code.scene.to_string())
-            .bind(SceneType::of(&code.scene).as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        record.map(TicketRecord::ticket).transpose()
-    }
-
-    /// Every code that can still be shown, to fill the cache at start-up.
-    pub(crate) async fn live_codes(&self) -> Result<Vec<(CodeRequest, Ticket)>, StoreError> {
-        let records: Vec<CodeRecord> = sqlx::query_as(LIVE_CODES)
-            .bind(OffsetDateTime::now_utc().unix_timestamp())
-            .fetch_all(&self.pool)
-            .await?;
-        live_codes(records)
-    }
-
-    /// Every code created for `scene`, newest first.
-    pub(crate) async fn codes_for_scene(&self, scene: &str) -> Result<Vec<CodeRow>, StoreError> {
-        let records: Vec<SceneCodeRecord> = sqlx::query_as(SCENE_CODES)
-            .bind(scene)
-            .fetch_all(&self.pool)
-            .await?;
-        records.into_iter().map(CodeRow::try_from).collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::{Kind, Lifetime};
+    use time::OffsetDateTime;
+
+    use crate::domain::{CodeRequest, Kind, Lifetime, Ticket};
+    use crate::store::Store;
     use crate::store::test_postgres::fresh_database;
 
     fn code(query: &str) -> CodeRequest {
@@ -86,7 +52,7 @@ mod tests {
         let Some(url) = fresh_database("postgres inventory").await else {
             return;
         };
-        let store = PgStore::open(&url, time::UtcOffset::UTC).await.unwrap();
+        let (store, _writer) = Store::open(&url, time::UtcOffset::UTC).await.unwrap();
         let poster = code("scene_str=poster&permanent=true");
         let first = ticket("first", None, 0);
         store.record_code(&poster, &first).await.unwrap();
@@ -141,6 +107,5 @@ mod tests {
         assert_eq!(listed[0].action_name, "QR_SCENE");
         assert_eq!(listed[0].expire_seconds, Some(604_800));
         assert_eq!(store.codes_for_scene("poster").await.unwrap().len(), 2);
-        store.close().await;
     }
 }

@@ -4,23 +4,31 @@
 //! SQLite; what replicas must agree on (one row per push, one ticket per code) rests on the
 //! database's unique keys and row locks, not on one process being the only writer.
 //!
-//! Built a part at a time beside the SQLite store, each part tested against a real server
-//! (`store::test_postgres`); `Store` serves from it once every part is there, and until
-//! then only the tests open it.
-#![cfg_attr(not(test), allow(dead_code))]
+//! `Store` writes through it and reads through its pool with the queries both backends
+//! share; each part is tested against a real server (`store::test_postgres`).
 
 mod aggregate_tables;
 mod codes;
 mod events;
+mod pushes;
+
+pub(crate) use pushes::Pushes;
 mod labels;
 
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::UtcOffset;
+use tokio::sync::oneshot;
 
+use super::labels::SETTINGS_VERSION;
 use super::{StoreError, aggregates, migrations};
+
+/// How often a replica looks for settings saved by others: a label saved on one replica
+/// shows on every replica's pages within this and a page's render.
+const SETTINGS_POLL: Duration = Duration::from_secs(1);
 
 /// Connections each replica keeps at most: pages and pushes share them.
 const MAX_CONNECTIONS: u32 = 16;
@@ -49,10 +57,14 @@ impl PgStore {
     /// computed, are computed again from the raw events first (by one replica: the others
     /// wait for its lock, then find them done).
     pub(crate) async fn open(url: &str, utc_offset: UtcOffset) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        // One connection first, for its error: the pool's would only say it timed out
+        // waiting, where this says why (refused, unknown host, bad password).
+        options.connect().await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         migrations::POSTGRES.run(&pool).await?;
         let store = Self {
@@ -89,8 +101,34 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes the pool.
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
+    /// Watches the settings version every [`SETTINGS_POLL`] until `stop`, and calls
+    /// `changed` (awaited) whenever another replica saved settings. A failed read is tried
+    /// again at the next poll: the outage shows in writes, not in a log line a second.
+    pub(crate) async fn watch_settings<F, Fut>(self, mut stop: oneshot::Receiver<()>, changed: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut seen: Option<i64> = None;
+        loop {
+            let version: Result<i64, sqlx::Error> = sqlx::query_scalar(SETTINGS_VERSION)
+                .fetch_one(&self.pool)
+                .await;
+            if let Ok(version) = version {
+                if seen.is_some_and(|seen| seen != version) {
+                    changed().await;
+                }
+                seen = Some(version);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SETTINGS_POLL) => {}
+                _ = &mut stop => return,
+            }
+        }
+    }
+
+    /// The pool, which reads share.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 }
