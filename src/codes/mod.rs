@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::domain::{CodeRequest, Kind, Ticket};
+use crate::domain::{CodeRequest, Ticket};
+use crate::store::codes::{CLAIM_LEASE, Claim};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::telemetry::metric_names::TICKET_CACHE;
@@ -91,6 +92,9 @@ fn servable(ticket: &Ticket) -> bool {
 /// bound on what an outage of the database can hold in memory.
 const MAX_UNRECORDED: usize = 10_000;
 
+/// How often a process waiting for another's new code looks for it.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+
 /// The caches and allowances of codes, shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
@@ -154,28 +158,31 @@ impl CodeService {
         }
         self.tickets
             .get_with(code, async {
-                // Live codes were loaded at start-up, so a temporary code missing from the
-                // cache is new. A permanent one is looked up all the same: creating a second
-                // one for a scene would waste one of the account's 100,000 for good.
-                // Unknown is not "none": a failed look-up must not create a second one.
-                if code.kind == Kind::Permanent
-                    && let Some(ticket) = self
-                        .store
-                        .permanent_code(code)
-                        .await
-                        .map_err(|e| CodeError::Unknown(e.to_string()))?
-                {
+                // A code recorded earlier (a permanent one, or one another replica made)
+                // is served, and the claim keeps replicas sharing the database from
+                // creating the same code twice: a second permanent code for a scene would
+                // waste one of the account's 100,000 for good. Unknown is not "none": a
+                // failed look-up must not create a second one.
+                if let Some(ticket) = self.claim(code).await? {
                     return Ok::<_, CodeError>(self.entry_of(ticket));
                 }
                 let ticket = match self.unrecorded_ticket(code) {
                     Some(ticket) => ticket,
-                    None => {
-                        let ticket = create_code(wechat, &self.tokens, code).await?;
-                        // Kept until recorded: a request that goes away before the record
-                        // is committed does not lose the code.
-                        self.keep_unrecorded(code, &ticket);
-                        ticket
-                    }
+                    None => match create_code(wechat, &self.tokens, code).await {
+                        Ok(ticket) => {
+                            // Kept until recorded: a request that goes away before the
+                            // record is committed does not lose the code.
+                            self.keep_unrecorded(code, &ticket);
+                            ticket
+                        }
+                        Err(e) => {
+                            // Another replica may try at once, not after the lease.
+                            if let Err(release) = self.store.release_claim(code).await {
+                                log::debug!("a failed code's claim stays to its lease: {release}");
+                            }
+                            return Err(e.into());
+                        }
+                    },
                 };
                 self.store
                     .record_code(code, &ticket)
@@ -185,6 +192,32 @@ impl CodeService {
                 Ok(self.entry_of(ticket))
             })
             .await
+    }
+
+    /// The recorded code to serve for `code`, or `None` once this process holds the claim
+    /// to create it; while another process holds it, looks again every
+    /// [`CLAIM_POLL`] until that code is recorded or the claim's lease runs out.
+    async fn claim(&self, code: &CodeRequest) -> Result<Option<Ticket>, CodeError> {
+        let give_up = std::time::Instant::now() + CLAIM_LEASE + CLAIM_POLL;
+        loop {
+            let claim = self
+                .store
+                .claim_code(code)
+                .await
+                .map_err(|e| CodeError::Unknown(e.to_string()))?;
+            match claim {
+                Claim::Recorded(ticket) => return Ok(Some(ticket)),
+                Claim::Ours => return Ok(None),
+                Claim::HeldElsewhere if std::time::Instant::now() < give_up => {
+                    actix_web::rt::time::sleep(CLAIM_POLL).await;
+                }
+                Claim::HeldElsewhere => {
+                    return Err(CodeError::Unknown(
+                        "another replica has been creating this code for too long".into(),
+                    ));
+                }
+            }
+        }
     }
 
     /// The answer of `kind` kept in `entry`, or rendered now and kept.

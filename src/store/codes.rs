@@ -5,7 +5,7 @@ use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
 
 use super::writer::Job;
-use super::{Store, StoreError, Writes};
+use super::{Store, StoreError, Writes, unix_now_ms};
 use crate::domain::{CodeRequest, Kind, SceneType, StoredCode, StoredKind, Ticket};
 
 /// A code as listed on a scene's statistics page.
@@ -192,7 +192,117 @@ impl TryFrom<SceneCodeRecord> for CodeRow {
 pub(super) const INSERT_CODE: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
     expire_seconds, ticket, url, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// The recorded code that a request for `$1` (scene), `$2` (scene type), `$3` (kind) and
+/// `$4` (lifetime, temporary codes) may be answered with: the first permanent one, or the
+/// temporary one of that lifetime that lives longest.
+const RECORDED_CODE: &str = "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
+     WHERE scene = $1 AND scene_type = $2 AND kind = $3
+       AND (kind = 'permanent' OR expire_seconds = $4)
+     ORDER BY expires_at DESC NULLS FIRST, id LIMIT 1";
+
+/// Takes code `$1`'s claim for holder `$2` until `$3` (Unix ms), unless another holder's
+/// lease runs past `$4` (now): a row comes back when the claim is `$2`'s.
+const CLAIM_CODE: &str = "INSERT INTO code_claims (code, holder, lease_until) VALUES ($1, $2, $3)
+     ON CONFLICT (code) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
+     WHERE code_claims.holder = excluded.holder OR code_claims.lease_until < $4
+     RETURNING holder";
+
+/// Ends holder `$2`'s claim of code `$1`.
+pub(super) const RELEASE_CLAIM: &str = "DELETE FROM code_claims WHERE code = $1 AND holder = $2";
+
+/// How long a claim holds off other processes: longer than a `qrcode/create` may take
+/// (the upstream timeout, 60 s at most, and one retry), short enough that a process that
+/// died mid-create delays the code by no more.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(130);
+
+/// What a process that needs a code not in its cache should do.
+#[derive(Debug)]
+pub enum Claim {
+    /// Serve this code, recorded already (by this process earlier, or by another).
+    Recorded(Ticket),
+    /// Create it: the claim is this process's until it records the code or releases it.
+    Ours,
+    /// Another process is creating it: look again shortly.
+    HeldElsewhere,
+}
+
 impl Store {
+    /// What to do about `code`, missing from this process's cache. On SQLite, the only
+    /// process: a permanent code recorded earlier, or create it (a temporary one missing
+    /// from the cache is new, since live codes are loaded at start-up). On PostgreSQL,
+    /// shared: a servable code any replica recorded, else the claim, checked again after
+    /// it was taken (a replica may have recorded the code just before).
+    pub async fn claim_code(&self, code: &CodeRequest) -> Result<Claim, StoreError> {
+        let Writes::Postgres(database, _) = &self.writes else {
+            if code.kind == Kind::Permanent
+                && let Some(ticket) = self.permanent_code(code).await?
+            {
+                return Ok(Claim::Recorded(ticket));
+            }
+            return Ok(Claim::Ours);
+        };
+        if let Some(ticket) = self.recorded_code(code).await? {
+            return Ok(Claim::Recorded(ticket));
+        }
+        let now = unix_now_ms();
+        let lease_until = now + i64::try_from(CLAIM_LEASE.as_millis()).unwrap_or(i64::MAX);
+        let claimed: Option<String> = sqlx::query_scalar(CLAIM_CODE)
+            .bind(code.query_string())
+            .bind(&self.instance)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(database.pool())
+            .await?;
+        if claimed.is_none() {
+            return Ok(Claim::HeldElsewhere);
+        }
+        if let Some(ticket) = self.recorded_code(code).await? {
+            self.release_claim(code).await?;
+            return Ok(Claim::Recorded(ticket));
+        }
+        Ok(Claim::Ours)
+    }
+
+    /// Ends this process's claim of `code` without recording it (its creation failed),
+    /// so that another process may try at once rather than after the lease.
+    pub async fn release_claim(&self, code: &CodeRequest) -> Result<(), StoreError> {
+        if let Writes::Postgres(database, _) = &self.writes {
+            sqlx::query(RELEASE_CLAIM)
+                .bind(code.query_string())
+                .bind(&self.instance)
+                .execute(database.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The recorded code `code` may be answered with, if it is still servable.
+    async fn recorded_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
+        let lifetime = match code.kind {
+            Kind::Temporary(lifetime) => Some(i64::from(lifetime.seconds())),
+            Kind::Permanent => None,
+        };
+        let record: Option<TicketRecord> = on_reader!(&self.reader, |pool| {
+            sqlx::query_as(RECORDED_CODE)
+                .bind(code.scene.to_string())
+                .bind(SceneType::of(&code.scene).as_str())
+                .bind(StoredKind::from(code.kind).as_str())
+                .bind(lifetime)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(ticket) = record.map(TicketRecord::ticket).transpose()? else {
+            return Ok(None);
+        };
+        let servable = match code.kind {
+            Kind::Permanent => true,
+            Kind::Temporary(_) => ticket
+                .servable_for(OffsetDateTime::now_utc())
+                .is_some_and(|left| !left.is_zero()),
+        };
+        Ok(servable.then_some(ticket))
+    }
+
     /// Adds a newly created code to the inventory; returns once it is committed.
     pub async fn record_code(&self, code: &CodeRequest, ticket: &Ticket) -> Result<(), StoreError> {
         match &self.writes {
@@ -205,7 +315,7 @@ impl Store {
                 .await?;
             }
             Writes::Postgres(database, _) => {
-                self.postgres_write(database.record_code(code, ticket))
+                self.postgres_write(database.record_code(code, ticket, &self.instance))
                     .await?;
             }
         }

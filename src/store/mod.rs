@@ -102,6 +102,8 @@ pub struct Store {
     utc_offset: UtcOffset,
     /// The same, in seconds.
     offset_seconds: i64,
+    /// This process among those sharing the database: the holder of its claims.
+    instance: String,
 }
 
 impl Store {
@@ -176,6 +178,7 @@ impl Store {
             labels,
             utc_offset,
             offset_seconds,
+            instance: new_instance(),
         };
         Ok((store, writer_task))
     }
@@ -198,6 +201,7 @@ impl Store {
             labels: labels.clone(),
             utc_offset,
             offset_seconds: i64::from(utc_offset.whole_seconds()),
+            instance: new_instance(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let watch = database.watch_settings(stopped, move || {
@@ -404,6 +408,17 @@ pub fn redacted_url(url: &str) -> String {
         shown.push_str(&pairs.join("&"));
     }
     shown
+}
+
+/// A name for this process, unique among those sharing a database.
+fn new_instance() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Now, in Unix milliseconds.
+pub fn unix_now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(now).unwrap_or(i64::MAX)
 }
 
 /// Now, in Unix seconds.

@@ -113,7 +113,7 @@ pub fn test_database_url(db_dir: &TempDir) -> String {
 
 /// A new, empty database on `SCENE_QR_TEST_POSTGRES`, created from a thread of its own
 /// (callers may be inside a runtime already).
-fn fresh_postgres_database() -> String {
+pub fn fresh_postgres_database() -> String {
     use sqlx::{ConnectOptions, Connection, Executor};
 
     let server = std::env::var("SCENE_QR_TEST_POSTGRES")
@@ -222,6 +222,20 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database and emulator.
     pub async fn restart(self) -> TestApp {
         self.handle.stop(true).await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        start(
+            settings,
+            self.emulator.clone(),
+            self.emulator_url.clone(),
+            self.db_dir.clone(),
+        )
+        .await
+    }
+
+    /// Another server on the same database and emulator, as a replica behind a load
+    /// balancer would be (only a shared database makes that meaningful: PostgreSQL).
+    pub async fn replica(&self) -> TestApp {
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("address");
         start(

@@ -12,6 +12,7 @@ mod import;
 mod outcomes;
 mod pages;
 mod qrcode;
+mod replicas;
 mod secrets;
 mod stats;
 mod tokens;

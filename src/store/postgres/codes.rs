@@ -4,18 +4,27 @@
 use super::PgStore;
 use crate::domain::{CodeRequest, Ticket};
 use crate::store::StoreError;
-use crate::store::codes::{INSERT_CODE, bind_code};
+use crate::store::codes::{INSERT_CODE, RELEASE_CLAIM, bind_code};
 
 impl PgStore {
-    /// Adds a newly created code to the inventory; returns once it is committed.
+    /// Adds a newly created code to the inventory and ends `holder`'s claim of it, in one
+    /// transaction; returns once it is committed.
     pub(crate) async fn record_code(
         &self,
         code: &CodeRequest,
         ticket: &Ticket,
+        holder: &str,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
         bind_code(sqlx::query(INSERT_CODE), code, ticket)
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        sqlx::query(RELEASE_CLAIM)
+            .bind(code.query_string())
+            .bind(holder)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 }
