@@ -29,6 +29,7 @@ mod kill;
 mod locked_database;
 mod lost_database;
 mod oversized_input;
+mod replica_kill;
 mod shutdown;
 mod stalled_bodies;
 mod support;
