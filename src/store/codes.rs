@@ -145,17 +145,11 @@ pub(super) fn live_codes(
 
 /// The codes that may still be live, with `$1` now. Later rows win when a code was created
 /// more than once: the temporary one that lives longest, and the first permanent one (as
-/// [`PERMANENT_CODE`] finds it); permanent codes, which have no expiry, come first.
+/// [`RECORDED_CODE`] finds it); permanent codes, which have no expiry, come first.
 pub(super) const LIVE_CODES: &str =
     "SELECT scene, scene_type, kind, expire_seconds, ticket, url, created_at, expires_at
      FROM codes WHERE kind = 'permanent' OR expires_at > $1
      ORDER BY expires_at ASC NULLS FIRST, id DESC";
-
-/// The permanent code of scene `$1` of type `$2`, if any.
-pub(super) const PERMANENT_CODE: &str =
-    "SELECT ticket, url, expire_seconds, created_at, expires_at FROM codes
-     WHERE scene = $1 AND scene_type = $2 AND kind = 'permanent'
-     ORDER BY id LIMIT 1";
 
 /// Every code of scene `$1`, newest first.
 pub(super) const SCENE_CODES: &str =
@@ -235,7 +229,7 @@ impl Store {
     pub async fn claim_code(&self, code: &CodeRequest) -> Result<Claim, StoreError> {
         let Writes::Postgres(database, _) = &self.writes else {
             if code.kind == Kind::Permanent
-                && let Some(ticket) = self.permanent_code(code).await?
+                && let Some(ticket) = self.recorded_code(code).await?
             {
                 return Ok(Claim::Recorded(ticket));
             }
@@ -320,19 +314,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// The permanent code created earlier for this scene, if any: one scene never spends a
-    /// second of the account's 100,000 permanent codes.
-    pub async fn permanent_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
-        let record: Option<TicketRecord> = on_reader!(&self.reader, |pool| {
-            sqlx::query_as(PERMANENT_CODE)
-                .bind(code.scene.to_string())
-                .bind(SceneType::of(&code.scene).as_str())
-                .fetch_optional(pool)
-                .await?
-        });
-        record.map(TicketRecord::ticket).transpose()
     }
 
     /// Every code that can still be shown (temporary ones with enough life left), to fill

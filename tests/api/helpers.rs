@@ -111,6 +111,26 @@ pub fn test_database_url(db_dir: &TempDir) -> String {
     }
 }
 
+/// A new PostgreSQL database for `test`, or `None` (after saying so on the terminal, which
+/// the harness does not capture) when `SCENE_QR_TEST_POSTGRES` names no server; with
+/// `SCENE_QR_REQUIRE_POSTGRES` set (CI) a missing server fails the test instead.
+pub fn postgres_database_or_skip(test: &str) -> Option<String> {
+    use std::io::Write;
+
+    if std::env::var_os("SCENE_QR_TEST_POSTGRES").is_none() {
+        assert!(
+            std::env::var_os("SCENE_QR_REQUIRE_POSTGRES").is_none(),
+            "{test}: SCENE_QR_REQUIRE_POSTGRES is set but SCENE_QR_TEST_POSTGRES is not"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: skipped (no SCENE_QR_TEST_POSTGRES)"
+        );
+        return None;
+    }
+    Some(fresh_postgres_database())
+}
+
 /// A new, empty database on `SCENE_QR_TEST_POSTGRES`, created from a thread of its own
 /// (callers may be inside a runtime already).
 pub fn fresh_postgres_database() -> String {

@@ -2,7 +2,6 @@
 //! load balancer. Each test needs `SCENE_QR_TEST_POSTGRES` (CI starts a server); without it
 //! it says so and passes, unless `SCENE_QR_REQUIRE_POSTGRES` is set.
 
-use std::io::Write;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -10,22 +9,11 @@ use scene_qr::domain::{CodeRequest, Lifetime};
 use scene_qr::emulator::Api;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, event_xml, fresh_postgres_database, spawn_app_with};
+use crate::helpers::{TestApp, event_xml, postgres_database_or_skip, spawn_app_with};
 
 /// Three replicas on a new PostgreSQL database, or `None` (after saying so) without one.
 async fn three_replicas(test: &str) -> Option<[TestApp; 3]> {
-    if std::env::var_os("SCENE_QR_TEST_POSTGRES").is_none() {
-        assert!(
-            std::env::var_os("SCENE_QR_REQUIRE_POSTGRES").is_none(),
-            "{test}: SCENE_QR_REQUIRE_POSTGRES is set but SCENE_QR_TEST_POSTGRES is not"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "{test}: skipped (no SCENE_QR_TEST_POSTGRES)"
-        );
-        return None;
-    }
-    let url = fresh_postgres_database();
+    let url = postgres_database_or_skip(test)?;
     let first = spawn_app_with(|settings| settings.database_url = url).await;
     let second = first.replica().await;
     let third = first.replica().await;

@@ -2,15 +2,11 @@
 //! Whatever was answered `success` must already be on disk, and the service must start
 //! again on the same database file.
 
-use std::cell::Cell;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
-
-use futures_util::future::join_all;
+use std::time::Duration;
 
 use crate::helpers::ChildApp;
 use crate::support::{
-    Pusher, TOKEN, acknowledged_but_missing, database_url, stored_openids, timed_get,
+    Burst, Pusher, TOKEN, acknowledged_but_missing, database_url, stored_openids, timed_get,
 };
 
 /// Pushes in the burst, and how many must be acknowledged before the kill.
@@ -27,33 +23,14 @@ async fn after_kill_9_mid_burst_every_acknowledged_push_is_stored_and_counted_an
     let mut child = ChildApp::spawn(&env);
     let address = child.wait_for_address();
     let pusher = Pusher::new(&address, Duration::from_secs(10), 64);
-    let acknowledged_so_far = Rc::new(Cell::new(0_usize));
 
     // Act: the burst runs beside this task; the kill lands once part of it is answered.
-    let burst = actix_web::rt::spawn({
-        let pusher = pusher.clone();
-        let count = acknowledged_so_far.clone();
-        join_all((0..BURST).map(move |i| {
-            let pusher = pusher.clone();
-            let count = count.clone();
-            async move {
-                let answer = pusher.push(format!("killed{i}")).await;
-                if answer.acknowledged {
-                    count.set(count.get() + 1);
-                }
-                answer
-            }
-        }))
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acknowledged_so_far.get() < KILL_AFTER && Instant::now() < deadline {
-        actix_web::rt::time::sleep(Duration::from_millis(1)).await;
-    }
+    let burst = Burst::start(std::slice::from_ref(&pusher), "killed", BURST);
+    burst
+        .wait_for_acknowledged(KILL_AFTER, Duration::from_secs(20))
+        .await;
     child.signal("KILL");
-    let answers = actix_web::rt::time::timeout(Duration::from_secs(30), burst)
-        .await
-        .expect("every push ends within its timeout")
-        .expect("burst task");
+    let answers = burst.answers(Duration::from_secs(30)).await;
     let (_, log) = child.wait_for_exit(Duration::from_secs(10));
     let mut restarted = ChildApp::spawn(&env);
     let restarted_address = restarted.wait_for_address();

@@ -4,17 +4,13 @@
 //! (CI starts a server); without it the test says so and passes, unless
 //! `SCENE_QR_REQUIRE_POSTGRES` is set.
 
-use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::Write;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::future::join_all;
 use sqlx::PgPool;
 
-use crate::helpers::{ChildApp, fresh_postgres_database};
-use crate::support::{Pusher, TOKEN, acknowledged_but_missing};
+use crate::helpers::{ChildApp, postgres_database_or_skip};
+use crate::support::{Burst, Pusher, TOKEN, acknowledged_but_missing};
 
 /// Pushes in the burst, and how many must be acknowledged before the kill.
 const BURST: usize = 900;
@@ -22,53 +18,24 @@ const KILL_AFTER: usize = 150;
 
 #[actix_web::test]
 async fn after_kill_9_of_one_replica_every_acknowledged_push_is_stored_and_counted() {
-    if std::env::var_os("SCENE_QR_TEST_POSTGRES").is_none() {
-        assert!(
-            std::env::var_os("SCENE_QR_REQUIRE_POSTGRES").is_none(),
-            "SCENE_QR_REQUIRE_POSTGRES is set but SCENE_QR_TEST_POSTGRES is not"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "replica kill -9: skipped (no SCENE_QR_TEST_POSTGRES)"
-        );
+    let Some(database) = postgres_database_or_skip("replica kill -9") else {
         return;
-    }
-    // Arrange
-    let database = fresh_postgres_database();
+    };
     let env = [("WECHAT_TOKEN", TOKEN), ("DATABASE_URL", database.as_str())];
     let mut replicas: Vec<ChildApp> = (0..3).map(|_| ChildApp::spawn(&env)).collect();
     let pushers: Vec<Pusher> = replicas
         .iter_mut()
         .map(|replica| Pusher::new(&replica.wait_for_address(), Duration::from_secs(10), 32))
         .collect();
-    let acknowledged_so_far = Rc::new(Cell::new(0_usize));
 
     // Act: the burst, spread over the replicas, runs beside this task; the kill of the
     // first replica lands once part of it is answered.
-    let burst = actix_web::rt::spawn({
-        let pushers = pushers.clone();
-        let count = acknowledged_so_far.clone();
-        join_all((0..BURST).map(move |i| {
-            let pusher = pushers[i % pushers.len()].clone();
-            let count = count.clone();
-            async move {
-                let answer = pusher.push(format!("replica{i}")).await;
-                if answer.acknowledged {
-                    count.set(count.get() + 1);
-                }
-                answer
-            }
-        }))
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acknowledged_so_far.get() < KILL_AFTER && Instant::now() < deadline {
-        actix_web::rt::time::sleep(Duration::from_millis(1)).await;
-    }
+    let burst = Burst::start(&pushers, "replica", BURST);
+    burst
+        .wait_for_acknowledged(KILL_AFTER, Duration::from_secs(20))
+        .await;
     replicas[0].signal("KILL");
-    let answers = actix_web::rt::time::timeout(Duration::from_secs(30), burst)
-        .await
-        .expect("every push ends within its timeout")
-        .expect("burst task");
+    let answers = burst.answers(Duration::from_secs(30)).await;
 
     // Assert
     let acknowledged = answers.iter().filter(|a| a.acknowledged).count();
@@ -107,13 +74,8 @@ async fn after_kill_9_of_one_replica_every_acknowledged_push_is_stored_and_count
     .expect("sum scene_days");
     assert_eq!(counted_scans, stored_scans);
     // The survivors keep storing.
-    for pusher in &pushers[1..] {
-        let after = pusher.push(format!("after-kill-{}", rand_suffix())).await;
+    for (survivor, pusher) in pushers[1..].iter().enumerate() {
+        let after = pusher.push(format!("after-kill-{survivor}")).await;
         assert!(after.acknowledged, "a survivor after the kill: {after:?}");
     }
-}
-
-/// A name no other push of the test has.
-fn rand_suffix() -> u64 {
-    rand::random()
 }

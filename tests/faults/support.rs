@@ -174,3 +174,49 @@ pub async fn get_text(client: &awc::Client, url: &str) -> (Option<u16>, String) 
         Err(e) => (None, e.to_string()),
     }
 }
+
+/// A burst of `pushes` pushes by users `{prefix}0`, `{prefix}1`, ..., spread over `pushers`
+/// in turn, running beside the caller, which learns how many are acknowledged so far.
+pub struct Burst {
+    pub acknowledged_so_far: std::rc::Rc<std::cell::Cell<usize>>,
+    task: actix_web::rt::task::JoinHandle<Vec<Answer>>,
+}
+
+impl Burst {
+    pub fn start(pushers: &[Pusher], prefix: &str, pushes: usize) -> Self {
+        let acknowledged_so_far = std::rc::Rc::new(std::cell::Cell::new(0_usize));
+        let sends = (0..pushes).map(|i| {
+            let pusher = pushers[i % pushers.len()].clone();
+            let count = acknowledged_so_far.clone();
+            let openid = format!("{prefix}{i}");
+            async move {
+                let answer = pusher.push(openid).await;
+                if answer.acknowledged {
+                    count.set(count.get() + 1);
+                }
+                answer
+            }
+        });
+        let task = actix_web::rt::spawn(futures_util::future::join_all(sends));
+        Self {
+            acknowledged_so_far,
+            task,
+        }
+    }
+
+    /// Waits until `count` pushes are acknowledged, or `limit` has passed.
+    pub async fn wait_for_acknowledged(&self, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.acknowledged_so_far.get() < count && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Every push's outcome, once each has its answer or has given up (within `limit`).
+    pub async fn answers(self, limit: Duration) -> Vec<Answer> {
+        actix_web::rt::time::timeout(limit, self.task)
+            .await
+            .expect("every push ends within its timeout")
+            .expect("burst task")
+    }
+}

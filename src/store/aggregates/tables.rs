@@ -4,7 +4,7 @@
 //! `store::postgres::aggregate_tables`).
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::json;
 
@@ -18,6 +18,35 @@ pub(crate) struct FollowEvent {
     pub scene: Option<String>,
     /// `Some(unfollowed_at)` when `follows` has the follow's row already.
     pub stored: Option<Option<i64>>,
+}
+
+/// A [`FollowEvent`] as both backends' queries return it: user, event id, time, whether a
+/// follow, scene, whether `follows` has it, and its first unfollow there.
+pub(crate) type FollowEventRow = (String, i64, i64, bool, Option<String>, bool, Option<i64>);
+
+impl From<FollowEventRow> for FollowEvent {
+    fn from(row: FollowEventRow) -> Self {
+        let (openid, event_id, at, is_follow, scene, stored, unfollowed_at) = row;
+        FollowEvent {
+            openid,
+            event_id,
+            at,
+            is_follow,
+            scene,
+            stored: stored.then_some(unfollowed_at),
+        }
+    }
+}
+
+/// The follows and unfollows of the users `users_condition` selects (a condition on
+/// `e.openid`, written for its backend), with what `follows` holds for each follow.
+pub(crate) fn follow_events_query(users_condition: &str) -> String {
+    format!(
+        "SELECT e.openid, e.id, e.created_at, e.event = 'subscribe', e.scene,
+                f.event_id IS NOT NULL, f.unfollowed_at
+         FROM scan_events AS e LEFT JOIN follows AS f ON f.event_id = e.id
+         WHERE {users_condition} AND e.event IN ('subscribe', 'unsubscribe')"
+    )
 }
 
 /// A row of `follows`, new or with a new first unfollow.
@@ -109,32 +138,12 @@ pub(crate) const SCANS_BY_DAY: &str =
 /// on.
 impl AggregateTables for SqliteConnection {
     async fn follow_events(&mut self, users: &[&str]) -> Result<Vec<FollowEvent>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT e.openid, e.id, e.created_at, e.event = 'subscribe', e.scene,
-                    f.event_id IS NOT NULL, f.unfollowed_at
-             FROM scan_events AS e LEFT JOIN follows AS f ON f.event_id = e.id
-             WHERE e.openid IN (SELECT value FROM json_each($1))
-               AND e.event IN ('subscribe', 'unsubscribe')",
-        )
-        .bind(json(&users)?)
-        .fetch_all(&mut *self)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(FollowEvent {
-                    openid: row.try_get(0)?,
-                    event_id: row.try_get(1)?,
-                    at: row.try_get(2)?,
-                    is_follow: row.try_get(3)?,
-                    scene: row.try_get(4)?,
-                    stored: if row.try_get(5)? {
-                        Some(row.try_get(6)?)
-                    } else {
-                        None
-                    },
-                })
-            })
-            .collect()
+        let sql = follow_events_query("e.openid IN (SELECT value FROM json_each($1))");
+        let rows: Vec<FollowEventRow> = sqlx::query_as(&sql)
+            .bind(json(&users)?)
+            .fetch_all(&mut *self)
+            .await?;
+        Ok(rows.into_iter().map(FollowEvent::from).collect())
     }
 
     async fn put_follows(&mut self, rows: &[FollowRow<'_>]) -> Result<(), sqlx::Error> {

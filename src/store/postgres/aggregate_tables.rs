@@ -1,40 +1,21 @@
 //! PostgreSQL's statements for the aggregates (`store::aggregates::tables`): a write's rows
 //! go as one array per column, read with `unnest`, one statement per kind of row.
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::store::aggregates::tables::{
-    AccountDayDelta, AggregateTables, FollowEvent, FollowRow, SceneDayDelta, execute_with_offset,
-    for_each_scan,
+    AccountDayDelta, AggregateTables, FollowEvent, FollowEventRow, FollowRow, SceneDayDelta,
+    execute_with_offset, follow_events_query, for_each_scan,
 };
 
 impl AggregateTables for PgConnection {
     async fn follow_events(&mut self, users: &[&str]) -> Result<Vec<FollowEvent>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT e.openid, e.id, e.created_at, e.event = 'subscribe', e.scene,
-                    f.event_id IS NOT NULL, f.unfollowed_at
-             FROM scan_events AS e LEFT JOIN follows AS f ON f.event_id = e.id
-             WHERE e.openid = ANY($1::text[]) AND e.event IN ('subscribe', 'unsubscribe')",
-        )
-        .bind(users)
-        .fetch_all(&mut *self)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(FollowEvent {
-                    openid: row.try_get(0)?,
-                    event_id: row.try_get(1)?,
-                    at: row.try_get(2)?,
-                    is_follow: row.try_get(3)?,
-                    scene: row.try_get(4)?,
-                    stored: if row.try_get(5)? {
-                        Some(row.try_get(6)?)
-                    } else {
-                        None
-                    },
-                })
-            })
-            .collect()
+        let sql = follow_events_query("e.openid = ANY($1::text[])");
+        let rows: Vec<FollowEventRow> = sqlx::query_as(&sql)
+            .bind(users)
+            .fetch_all(&mut *self)
+            .await?;
+        Ok(rows.into_iter().map(FollowEvent::from).collect())
     }
 
     async fn put_follows(&mut self, rows: &[FollowRow<'_>]) -> Result<(), sqlx::Error> {

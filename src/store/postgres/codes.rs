@@ -35,6 +35,7 @@ mod tests {
 
     use crate::domain::{CodeRequest, Kind, Lifetime, Ticket};
     use crate::store::Store;
+    use crate::store::codes::Claim;
     use crate::store::test_postgres::fresh_database;
 
     fn code(query: &str) -> CodeRequest {
@@ -79,7 +80,9 @@ mod tests {
             .unwrap();
 
         // The first permanent code of a scene is the one it keeps.
-        let kept = store.permanent_code(&poster).await.unwrap().unwrap();
+        let Claim::Recorded(kept) = store.claim_code(&poster).await.unwrap() else {
+            panic!("the poster's permanent code is recorded");
+        };
         assert_eq!(
             (
                 kept.ticket,
@@ -91,7 +94,8 @@ mod tests {
             (first.ticket, first.url, None, first.created_at, None)
         );
         let other = code("scene_str=other&permanent=true");
-        assert!(store.permanent_code(&other).await.unwrap().is_none());
+        let claim = store.claim_code(&other).await.unwrap();
+        assert!(matches!(claim, Claim::Ours), "{claim:?}");
 
         let mut codes = store.live_codes().await.unwrap();
         codes.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,7 +1,8 @@
 //! Storing pushed and imported events on PostgreSQL, where several replicas write at once:
-//! the unique key of a push makes a push delivered to two replicas one row, and each batch
-//! takes its rows' locks in the order of that key, so that two batches never wait for each
-//! other in a cycle.
+//! the unique key of a push makes a push delivered to two replicas one row. Writes of events
+//! take turns on the event writers' lock (their counting must), and each batch also takes its
+//! rows' locks in the order of that key, so that no other writer of those rows can wait for
+//! it in a cycle.
 
 use std::collections::HashMap;
 
