@@ -131,6 +131,7 @@ impl Application {
         let presentation = Presentation { mp_base, layout };
         let codes = Arc::new(CodeService::new(
             store.clone(),
+            &upstream.appid,
             config.new_codes,
             presentation,
         ));

@@ -22,11 +22,14 @@ use crate::store::codes::{CLAIM_LEASE, Claim};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::telemetry::metric_names::TICKET_CACHE;
-use crate::wechat::{TokenCache, UpstreamError, WechatClient, create_code};
+use crate::wechat::{
+    SharedTokens, TokenCache, TokenError, UpstreamError, WechatClient, create_code,
+};
 
 mod allowance;
 mod entry;
 mod rendering;
+mod shared_tokens;
 mod ticket_cache;
 mod worker_answers;
 
@@ -56,9 +59,22 @@ pub enum CodeError {
     /// while that is unknown.
     #[error("earlier codes could not be read: {0}")]
     Unknown(String),
+    /// The access token the replicas share could not be read or saved; no code was
+    /// created.
+    #[error("{0}")]
+    TokenUnshared(String),
     /// The code exists, but an answer could not be rendered from it.
     #[error(transparent)]
     Unrendered(Arc<RenderFailure>),
+}
+
+impl From<TokenError> for CodeError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Upstream(e) => CodeError::Upstream(e),
+            unshared @ TokenError::Unshared(_) => CodeError::TokenUnshared(unshared.to_string()),
+        }
+    }
 }
 
 // Handles registered once per worker: a cache hit is the hot path, and looking a labelled
@@ -109,9 +125,19 @@ pub struct CodeService {
 }
 
 impl CodeService {
-    pub fn new(store: Store, allowance: NewCodeAllowance, presentation: Presentation) -> Self {
+    /// The codes of AppID `appid`, whose access token is shared through `store` with the
+    /// other replicas on its database (kept by this process alone on SQLite).
+    pub fn new(
+        store: Store,
+        appid: &str,
+        allowance: NewCodeAllowance,
+        presentation: Presentation,
+    ) -> Self {
+        let shared = store
+            .token_share(appid)
+            .map(|share| Arc::new(share) as Arc<dyn SharedTokens>);
         Self {
-            tokens: TokenCache::new(),
+            tokens: TokenCache::new(shared),
             tickets: TicketCache::new(),
             store,
             allowance: Allowance::new(allowance),
@@ -362,7 +388,7 @@ mod tests {
             per_client: 0,
             in_total: 0,
         };
-        CodeService::new(store, allowance, presentation)
+        CodeService::new(store, "wxtest", allowance, presentation)
     }
 
     fn code_one() -> CodeRequest {

@@ -243,7 +243,9 @@ impl From<CodeError> for AppError {
             CodeError::ServerBusy { retry_after } => AppError::ServerBusy {
                 retry_after: retry_after.as_secs_f64().ceil() as u64,
             },
-            CodeError::NotRecorded(e) | CodeError::Unknown(e) => AppError::StoreUnavailable(e),
+            CodeError::NotRecorded(e) | CodeError::Unknown(e) | CodeError::TokenUnshared(e) => {
+                AppError::StoreUnavailable(e)
+            }
             CodeError::Unrendered(e) => AppError::Internal(Box::new(e)),
         }
     }

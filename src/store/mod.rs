@@ -36,6 +36,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 use time::UtcOffset;
 
+pub(crate) use postgres::TokenShare;
 use postgres::{PgStore, Pushes};
 pub use writer::{Outage, Stored, WriteFailure, WriteHealth, WriterTask};
 
@@ -357,6 +358,19 @@ impl Store {
     /// Changes with every label change.
     pub fn label_generation(&self) -> u64 {
         self.labels.generation()
+    }
+
+    /// Where replicas sharing this database keep the access token of `appid`: `None` on
+    /// SQLite, whose one process keeps its token in memory.
+    pub(crate) fn token_share(&self, appid: &str) -> Option<TokenShare> {
+        match &self.writes {
+            Writes::Postgres(database, _) => Some(TokenShare::new(
+                database.pool().clone(),
+                appid,
+                &self.instance,
+            )),
+            Writes::Sqlite(_) => None,
+        }
     }
 
     /// Closes the read pool (SQLite's writer closes its own connection when it finishes).

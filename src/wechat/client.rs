@@ -127,7 +127,18 @@ impl AccessToken {
         }
     }
 
-    fn expose(&self) -> &str {
+    /// A token stored by another process, usable for `usable_for` more (its margin taken
+    /// already).
+    pub fn shared(value: &str, usable_for: Duration) -> Self {
+        Self {
+            value: Arc::from(value),
+            usable_for,
+        }
+    }
+
+    /// The value, for the request that carries it and for the store that shares it with
+    /// other replicas; never for a message or a log line.
+    pub fn expose(&self) -> &str {
         &self.value
     }
 }
@@ -178,6 +189,11 @@ impl WechatClient {
             .timeout(config.timeout)
             .finish();
         Self { http, config }
+    }
+
+    /// How long a call may take before it is given up.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
     }
 
     pub fn token_endpoint(&self) -> TokenEndpoint {

@@ -13,6 +13,8 @@ mod qrcode;
 pub mod signature;
 mod token;
 
-pub use client::{Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient};
+pub use client::{
+    AccessToken, Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient,
+};
 pub use qrcode::create as create_code;
-pub use token::TokenCache;
+pub use token::{SharedTokens, TokenCache, TokenError};

@@ -2,8 +2,8 @@
 
 use time::OffsetDateTime;
 
-use super::client::{UpstreamError, WechatClient};
-use super::token::TokenCache;
+use super::client::WechatClient;
+use super::token::{TokenCache, TokenError};
 use crate::domain::{CodeRequest, Kind, Ticket};
 
 /// Creates the code on WeChat (one `qrcode/create` call, plus a retry on a rejected token).
@@ -11,7 +11,7 @@ pub async fn create(
     client: &WechatClient,
     tokens: &TokenCache,
     code: &CodeRequest,
-) -> Result<Ticket, UpstreamError> {
+) -> Result<Ticket, TokenError> {
     let created = tokens
         .with_token(client, |token| async move {
             client.create_qrcode(&token, code).await

@@ -12,8 +12,11 @@ mod codes;
 mod events;
 mod pushes;
 
-pub(crate) use pushes::Pushes;
 mod labels;
+mod tokens;
+
+pub(crate) use pushes::Pushes;
+pub(crate) use tokens::TokenShare;
 
 use std::time::Duration;
 
