@@ -66,6 +66,10 @@ pub enum AppError {
     /// program); nothing was acknowledged. The writer logs the outage once.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// 503: the database cannot be reached (PostgreSQL gone or refusing connections), so
+    /// what was asked could not be read. The connection watch logs the outage once.
+    #[error("{0}")]
+    DatabaseUnreachable(String),
     /// 500: a fault of scene-qr itself (the cause is for the log, not the page).
     #[error("internal error: {0}")]
     Internal(Cause),
@@ -84,7 +88,9 @@ impl AppError {
             AppError::RateLimited { .. } | AppError::ServerBusy { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            AppError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::StoreUnavailable(_) | AppError::DatabaseUnreachable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,6 +110,7 @@ impl AppError {
             AppError::PermanentDenied => "Permanent codes are switched off",
             AppError::RateLimited { .. } | AppError::ServerBusy { .. } => "Too many new codes",
             AppError::StoreUnavailable(_) => "Nothing was saved",
+            AppError::DatabaseUnreachable(_) => "The database cannot be reached",
             AppError::Upstream(UpstreamError::Rejected { .. }) => {
                 "WeChat refused to create the code"
             }
@@ -153,6 +160,10 @@ impl AppError {
                  minute. If it keeps happening, tell the administrator: /healthz says why \
                  (a full disk, or the database file locked by another program).",
             ),
+            AppError::DatabaseUnreachable(_) => Some(
+                "Nothing was lost, and pages of codes already made still work. Try again in a \
+                 minute. If it keeps happening, tell the administrator: /healthz says why.",
+            ),
             AppError::Upstream(UpstreamError::Rejected { errcode, .. }) => errcode::hint(*errcode),
             AppError::Upstream(UpstreamError::Timeout { .. }) => Some(
                 "Nothing was cached; reload the page to try again. If it keeps happening, WeChat \
@@ -189,7 +200,9 @@ impl AppError {
             }
             // The database writer logs each outage once; one line per refused request
             // would fill the log during one.
-            AppError::StoreUnavailable(e) => log::debug!("{e}"),
+            AppError::StoreUnavailable(e) | AppError::DatabaseUnreachable(e) => {
+                log::debug!("{e}")
+            }
             AppError::Upstream(e) => log::warn!("{e}"),
             AppError::Internal(e) => log::error!("{e}"),
         }
@@ -279,6 +292,8 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         if e.is_write() {
             AppError::StoreUnavailable(e.to_string())
+        } else if e.is_unreachable() {
+            AppError::DatabaseUnreachable(e.to_string())
         } else {
             AppError::Internal(Box::new(e))
         }

@@ -58,6 +58,12 @@ impl StoreError {
     pub fn is_write(&self) -> bool {
         matches!(self, StoreError::Write(_) | StoreError::WriterStopped)
     }
+
+    /// Whether the database could not be reached at all (PostgreSQL gone or refusing
+    /// connections), rather than failing a statement.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StoreError::Database(e) if postgres::is_connection_error(e))
+    }
 }
 
 /// How long a write waits for a lock held by another process before it fails. Short: a
@@ -352,7 +358,21 @@ impl Store {
                 refused: 0,
             });
         }
-        self.health.outage()
+        if let Some(outage) = self.health.outage() {
+            return Some(outage);
+        }
+        let Writes::Postgres(database, _) = &self.writes else {
+            return None;
+        };
+        database.unreachable().map(|unreachable| {
+            let reason = format!("the database cannot be reached: {}", unreachable.reason);
+            Outage {
+                since: unreachable.since,
+                latest: reason.clone(),
+                reason,
+                refused: 0,
+            }
+        })
     }
 
     /// Changes with every label change.

@@ -358,6 +358,32 @@ where
     }
 }
 
+/// Refuses (`false`) or allows again every new connection to `database`, and ends those
+/// open when refusing: the database is gone for the service until it is allowed again.
+pub async fn cut_off_database(database_url: &str, cut: bool) {
+    let path = database_url.rsplit('/').next().expect("a database name");
+    let name = path.split('?').next().unwrap_or(path);
+    let server = std::env::var("SCENE_QR_TEST_POSTGRES").expect("a server");
+    let admin = sqlx::PgPool::connect(&server)
+        .await
+        .expect("admin connection");
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {}", !cut))
+        .execute(&admin)
+        .await
+        .expect("ALTER DATABASE");
+    if cut {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name)
+        .execute(&admin)
+        .await
+        .expect("terminate");
+    }
+    admin.close().await;
+}
+
 /// The scene-qr binary as a child process, with a clean environment plus `env`, its
 /// standard error collected line by line.
 pub struct ChildApp {

@@ -9,7 +9,9 @@ use scene_qr::domain::{CodeRequest, Lifetime};
 use scene_qr::emulator::Api;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, event_xml, postgres_database_or_skip, spawn_app_with};
+use crate::helpers::{
+    TestApp, cut_off_database, event_xml, postgres_database_or_skip, spawn_app_with,
+};
 
 /// Three replicas on a new PostgreSQL database, or `None` (after saying so) without one.
 async fn three_replicas(test: &str) -> Option<[TestApp; 3]> {
@@ -92,30 +94,6 @@ async fn a_claim_left_by_a_replica_that_died_holds_the_code_back_no_longer_than_
     assert_eq!(claims, 0, "recording the code ends the claim");
 }
 
-/// Refuses (`false`) or allows again every new connection to `database`, and ends those
-/// open when refusing: the database is gone for the service until it is allowed again.
-async fn cut_off(database_url: &str, cut: bool) {
-    let path = database_url.rsplit('/').next().expect("a database name");
-    let name = path.split('?').next().unwrap_or(path);
-    let server = std::env::var("SCENE_QR_TEST_POSTGRES").expect("a server");
-    let admin = PgPool::connect(&server).await.expect("admin connection");
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {}", !cut))
-        .execute(&admin)
-        .await
-        .expect("ALTER DATABASE");
-    if cut {
-        sqlx::query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(name)
-        .execute(&admin)
-        .await
-        .expect("terminate");
-    }
-    admin.close().await;
-}
-
 #[actix_web::test]
 async fn a_lost_database_refuses_pushes_keeps_cached_pages_and_comes_back_by_itself() {
     let Some(replicas) = three_replicas("lost database").await else {
@@ -127,12 +105,12 @@ async fn a_lost_database_refuses_pushes_keeps_cached_pages_and_comes_back_by_its
     let first = event_xml("o-before", 1_700_000_000, "SCAN", "5");
     assert_eq!(app.push(&first).await.text(), "success");
 
-    cut_off(&app.settings.database_url, true).await;
+    cut_off_database(&app.settings.database_url, true).await;
     let during = event_xml("o-during", 1_700_000_100, "SCAN", "5");
     let refused = app.push(&during).await;
     let cached = app.get(page).await;
     let health = app.get("/healthz").await;
-    cut_off(&app.settings.database_url, false).await;
+    cut_off_database(&app.settings.database_url, false).await;
 
     assert_ne!(
         refused.text(),

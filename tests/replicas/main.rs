@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use scene_qr::emulator::{self, Api, Emulator, EmulatorConfig};
+use scene_qr::emulator::{self, Api, Emulator, EmulatorConfig, PushTarget, sign_push_now};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use helpers::{APPID, ChildApp, postgres_database_or_skip};
+use helpers::{
+    APPID, ChildApp, PUSH_TOKEN, cut_off_database, event_xml, postgres_database_or_skip,
+};
 
 const SECRET: &str = "replicas-secret-0123456789abcdef";
 
@@ -29,12 +31,13 @@ struct Replicas {
     database: String,
     addresses: Vec<String>,
     client: awc::Client,
-    _processes: Vec<ChildApp>,
+    processes: Vec<ChildApp>,
 }
 
 /// What one request to a replica got.
 struct Answer {
     status: u16,
+    text: String,
     json: Value,
 }
 
@@ -60,6 +63,8 @@ impl Replicas {
             // The allowances of new codes are not what these tests count.
             ("SCENE_QR_NEW_CODES_PER_MINUTE", "0"),
             ("SCENE_QR_NEW_CODES_PER_MINUTE_TOTAL", "0"),
+            ("WECHAT_TOKEN", PUSH_TOKEN),
+            ("RUST_LOG", "info"),
         ];
         settings.extend_from_slice(env);
         let mut processes: Vec<ChildApp> = (0..3).map(|_| ChildApp::spawn(&settings)).collect();
@@ -76,22 +81,47 @@ impl Replicas {
             database,
             addresses,
             client,
-            _processes: processes,
+            processes,
         })
     }
 
     /// `GET path` on replica `replica`.
     async fn get(&self, replica: usize, path: String) -> Answer {
         let url = format!("{}{path}", self.addresses[replica]);
-        let mut response = self
+        let request = self.client.get(&url);
+        Self::answer(&url, request.send()).await
+    }
+
+    /// `PUT path` with a JSON `body` on replica `replica`.
+    async fn put(&self, replica: usize, path: &str, body: &str) -> Answer {
+        let url = format!("{}{path}", self.addresses[replica]);
+        let request = self
             .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            .put(&url)
+            .insert_header(("content-type", "application/json"));
+        Self::answer(&url, request.send_body(body.to_string())).await
+    }
+
+    /// A signed SCAN push of scene 5 by `openid` to replica `replica`.
+    async fn push(&self, replica: usize, openid: &str) -> Answer {
+        let target = PushTarget {
+            url: format!("{}/wechat/callback", self.addresses[replica]),
+            token: PUSH_TOKEN.into(),
+            aes_key: None,
+            appid: String::new(),
+        };
+        let signed = sign_push_now(&target, &event_xml(openid, 1_700_000_000, "SCAN", "5"));
+        let url = format!("{}?{}", target.url, signed.query);
+        let request = self.client.post(&url);
+        Self::answer(&url, request.send_body(signed.body)).await
+    }
+
+    async fn answer(url: &str, sent: awc::SendClientRequest) -> Answer {
+        let mut response = sent.await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let body = response.body().await.expect("body");
         Answer {
             status: response.status().as_u16(),
+            text: String::from_utf8_lossy(&body).into_owned(),
             json: serde_json::from_slice(&body).unwrap_or(Value::Null),
         }
     }
@@ -243,4 +273,95 @@ async fn forced_refreshes_keep_wechats_limits_across_replicas() {
     let spent = replicas.one_new_code_each(31).await;
     assert!(spent.iter().all(|status| *status == 502), "{spent:?}");
     assert_eq!(replicas.forced_refreshes(), 1);
+}
+
+/// The lines of `output` logged at WARN or ERROR (env_logger's `[time LEVEL target] text`)
+/// about the database.
+fn database_warnings(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+        .filter(|line| line.contains("database"))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_lost_database_is_one_line_in_each_replicas_log_however_many_requests_it_refuses() {
+    let Some(mut replicas) = Replicas::start("lost database, logged once", &[]).await else {
+        return;
+    };
+    assert_eq!(replicas.one_new_code_each(1).await, [200, 200, 200]);
+    // Scene 1's code, in every replica's cache.
+    one_ticket_per_code(
+        &replicas
+            .everywhere(&["/api/qrcode?scene_id=1".into()])
+            .await,
+    );
+
+    cut_off_database(&replicas.database, true).await;
+    let mut during = Vec::new();
+    for round in 0..10 {
+        for replica in 0..3 {
+            let openid = format!("o-during-{round}-{replica}");
+            during.push(("push", replicas.push(replica, &openid).await));
+            let label = format!("{{\"label\": \"poster {round}\"}}");
+            during.push((
+                "label",
+                replicas.put(replica, "/api/scenes/5", &label).await,
+            ));
+            let new_code = format!("/api/qrcode?scene_id={}", 100 + round * 3 + replica);
+            during.push(("new code", replicas.get(replica, new_code).await));
+            during.push(("stats", replicas.get(replica, "/api/stats".into()).await));
+            during.push((
+                "cached",
+                replicas.get(replica, "/api/qrcode?scene_id=1".into()).await,
+            ));
+        }
+    }
+    // Long enough for every replica's once-a-second watch to notice.
+    actix_web::rt::time::sleep(Duration::from_millis(1_500)).await;
+    let health = replicas.get(0, "/healthz".into()).await;
+    cut_off_database(&replicas.database, false).await;
+    // Back by themselves: a push is stored again within a few seconds, on every replica.
+    for replica in 0..3 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while replicas
+            .push(replica, &format!("o-after-{replica}"))
+            .await
+            .text
+            != "success"
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {replica} did not come back"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(1_500)).await;
+
+    for (what, answer) in &during {
+        match *what {
+            "cached" => assert_eq!(answer.status, 200, "a cached code: {}", answer.text),
+            _ => assert_eq!(answer.status, 503, "{what}: {}", answer.text),
+        }
+        assert_ne!(answer.text, "success");
+    }
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert!(
+        health.text.contains("not currently accepting connections"),
+        "{}",
+        health.text
+    );
+    for (replica, process) in replicas.processes.drain(..).enumerate() {
+        let output = process.stop();
+        let logged = database_warnings(&output);
+        // At most: the connection watch's line and the writes' line when the outage began,
+        // and the same two when it ended; the 150 refused requests add none.
+        assert!(
+            (2..=4).contains(&logged.len()),
+            "replica {replica} logged {} warnings: {logged:#?}",
+            logged.len()
+        );
+    }
 }

@@ -13,9 +13,11 @@ mod events;
 mod pushes;
 
 mod labels;
+mod reachability;
 mod tokens;
 
 pub(crate) use pushes::Pushes;
+pub(crate) use reachability::{Unreachable, is_connection_error};
 pub(crate) use tokens::TokenShare;
 
 use std::time::Duration;
@@ -46,6 +48,7 @@ pub(crate) struct PgStore {
     pool: PgPool,
     /// The UTC offset statistics count days in, in seconds.
     offset_seconds: i64,
+    reachability: reachability::Reachability,
 }
 
 /// The transaction-scoped advisory lock that every write of events holds: counting events
@@ -73,6 +76,7 @@ impl PgStore {
         let store = Self {
             pool,
             offset_seconds: i64::from(utc_offset.whole_seconds()),
+            reachability: reachability::Reachability::default(),
         };
         let mut transaction = store.begin_event_write().await?;
         let counted: Option<i64> = sqlx::query_scalar(aggregates::COUNTED_OFFSET)
@@ -105,8 +109,9 @@ impl PgStore {
     }
 
     /// Watches the settings version every [`SETTINGS_POLL`] until `stop`, and calls
-    /// `changed` (awaited) whenever another replica saved settings. A failed read is tried
-    /// again at the next poll: the outage shows in writes, not in a log line a second.
+    /// `changed` (awaited) whenever another replica saved settings. A read that cannot reach
+    /// the database begins an outage (one log line, and `/healthz` says so) that the next
+    /// read to succeed ends; a failed read is tried again at the next poll.
     pub(crate) async fn watch_settings<F, Fut>(self, mut stop: oneshot::Receiver<()>, changed: F)
     where
         F: Fn() -> Fut,
@@ -117,17 +122,27 @@ impl PgStore {
             let version: Result<i64, sqlx::Error> = sqlx::query_scalar(SETTINGS_VERSION)
                 .fetch_one(&self.pool)
                 .await;
-            if let Ok(version) = version {
-                if seen.is_some_and(|seen| seen != version) {
-                    changed().await;
+            match version {
+                Ok(version) => {
+                    self.reachability.reached();
+                    if seen.is_some_and(|seen| seen != version) {
+                        changed().await;
+                    }
+                    seen = Some(version);
                 }
-                seen = Some(version);
+                Err(e) if is_connection_error(&e) => self.reachability.lost(&e.to_string()),
+                Err(_) => {}
             }
             tokio::select! {
                 _ = tokio::time::sleep(SETTINGS_POLL) => {}
                 _ = &mut stop => return,
             }
         }
+    }
+
+    /// Since when the database cannot be reached, if it cannot.
+    pub(crate) fn unreachable(&self) -> Option<Unreachable> {
+        self.reachability.outage()
     }
 
     /// The pool, which reads share.
