@@ -4,6 +4,7 @@
 #
 #   bash bench/callback.sh            # 64 connections for 10 s
 #   CONNECTIONS=128 DURATION=30s bash bench/callback.sh
+#   DATABASE_URL=postgres://USER@HOST/EMPTY_DATABASE bash bench/callback.sh   # on PostgreSQL
 #
 # It builds the release binary, starts it in sandbox mode with its own empty database, sends
 # distinct signed SCAN pushes, then counts the rows the database holds.
@@ -22,7 +23,7 @@ ports_free "$PORT"
 cargo build --release --locked --quiet
 
 SCENE_QR_LISTEN=127.0.0.1:$PORT WECHAT_TOKEN=$TOKEN SCENE_QR_UTC_OFFSET=+00:00 \
-  DATABASE_URL="sqlite://$work/bench.db" RUST_LOG=warn \
+  DATABASE_URL="${DATABASE_URL:-sqlite://$work/bench.db}" RUST_LOG=warn \
   ./target/release/scene-qr >"$work/server.log" 2>&1 &
 server=$!
 pids+=($server)
