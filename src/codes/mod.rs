@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::telemetry::metric_names::TICKET_CACHE;
 use crate::wechat::{
-    SharedTokens, TokenCache, TokenError, UpstreamError, WechatClient, create_code,
+    Quota, SharedTokens, TokenCache, TokenError, UpstreamError, WechatClient, create_code,
 };
 
 mod allowance;
@@ -108,12 +108,19 @@ fn servable(ticket: &Ticket) -> bool {
 /// bound on what an outage of the database can hold in memory.
 const MAX_UNRECORDED: usize = 10_000;
 
+/// How long WeChat's count of today's creates is shown before it is read again: staff
+/// looking at the status page see it move within a minute, and a page left open costs
+/// WeChat one call a minute, not one per view.
+const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
+
 /// How often a process waiting for another's new code looks for it.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 
 /// The caches and allowances of codes, shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
+    /// Today's `qrcode/create` quota as WeChat last said ([`QUOTA_FRESH_FOR`]).
+    quota: moka::future::Cache<(), Quota>,
     tickets: TicketCache<CodeEntry>,
     store: Store,
     allowance: Allowance,
@@ -138,6 +145,10 @@ impl CodeService {
             .map(|share| Arc::new(share) as Arc<dyn SharedTokens>);
         Self {
             tokens: TokenCache::new(shared),
+            quota: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(QUOTA_FRESH_FOR)
+                .build(),
             tickets: TicketCache::new(),
             store,
             allowance: Allowance::new(allowance),
@@ -320,6 +331,22 @@ impl CodeService {
         Ok(count)
     }
 
+    /// Today's `qrcode/create` quota, read from WeChat at most once a [`QUOTA_FRESH_FOR`]
+    /// (concurrent readers share the call; a failure is not kept).
+    async fn create_quota(&self, wechat: &WechatClient) -> Result<Quota, CodeError> {
+        self.quota
+            .try_get_with((), async {
+                self.tokens
+                    .with_token(
+                        wechat,
+                        |token| async move { wechat.create_quota(&token).await },
+                    )
+                    .await
+            })
+            .await
+            .map_err(|e| CodeError::from((*e).clone()))
+    }
+
     /// Number of tickets held in the cache.
     pub async fn cached_tickets(&self) -> u64 {
         self.tickets.count().await
@@ -341,6 +368,11 @@ impl WorkerCodes {
             wechat,
             own: WorkerAnswers::default(),
         }
+    }
+
+    /// Today's `qrcode/create` quota, as WeChat counts it (cached for a minute).
+    pub async fn create_quota(&self) -> Result<Quota, CodeError> {
+        self.shared.create_quota(&self.wechat).await
     }
 
     /// `code` answered as `kind`, for `client` (worked out only when a new code is created).

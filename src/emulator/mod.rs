@@ -37,6 +37,7 @@ pub fn start(listener: TcpListener, emulator: Arc<Emulator>) -> std::io::Result<
             .route("/cgi-bin/stable_token", web::post().to(stable_token))
             .route("/cgi-bin/qrcode/create", web::post().to(create))
             .route("/cgi-bin/showqrcode", web::get().to(show))
+            .route("/cgi-bin/openapi/quota/get", web::post().to(quota))
             .route("/emulator/calls", web::get().to(calls))
     })
     .workers(1)
@@ -94,6 +95,7 @@ fn errcode(code: i64) -> Value {
         44002 => "empty post data",
         45009 => "reach max api daily quota limit",
         47001 => "data format error",
+        76021 => "cgi_path not found",
         _ => "invalid args",
     };
     json!({ "errcode": code, "errmsg": format!("{errmsg} rid: 0000-emulator") })
@@ -175,12 +177,8 @@ async fn create(req: HttpRequest, body: web::Bytes, emulator: web::Data<Emulator
     if let Some(fault) = arrive(&emulator, Api::QrcodeCreate, &req, parsed.clone()).await {
         return fault;
     }
-    let token = query_param(&req, "access_token").unwrap_or_default();
-    match emulator.check_token(&token) {
-        Ok(()) => {}
-        Err(TokenProblem::Unknown) => return reply(&emulator, &errcode(40014)),
-        Err(TokenProblem::Expired) => return reply(&emulator, &errcode(42001)),
-        Err(TokenProblem::Revoked) => return reply(&emulator, &errcode(40001)),
+    if let Some(refusal) = token_refusal(&emulator, &req) {
+        return refusal;
     }
     let Some(body) = parsed else {
         return reply(
@@ -189,9 +187,56 @@ async fn create(req: HttpRequest, body: web::Bytes, emulator: web::Data<Emulator
         );
     };
     match create_reply(&emulator, &body) {
-        Some(answer) => reply(&emulator, &answer),
+        Some(answer) => {
+            emulator.count_created();
+            reply(&emulator, &answer)
+        }
         None => reply(&emulator, &errcode(40097)),
     }
+}
+
+/// WeChat's answer to a call whose `access_token` is unknown, expired or revoked.
+fn token_refusal(emulator: &Emulator, req: &HttpRequest) -> Option<HttpResponse> {
+    let token = query_param(req, "access_token").unwrap_or_default();
+    let errcode_of = match emulator.check_token(&token) {
+        Ok(()) => return None,
+        Err(TokenProblem::Unknown) => 40014,
+        Err(TokenProblem::Expired) => 42001,
+        Err(TokenProblem::Revoked) => 40001,
+    };
+    Some(reply(emulator, &errcode(errcode_of)))
+}
+
+/// The daily quota of `qrcode/create`, the one `cgi_path` asked about here.
+const CREATE_DAILY_LIMIT: u64 = 100_000;
+
+async fn quota(req: HttpRequest, body: web::Bytes, emulator: web::Data<Emulator>) -> HttpResponse {
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    if let Some(fault) = arrive(&emulator, Api::QuotaGet, &req, parsed.clone()).await {
+        return fault;
+    }
+    if let Some(refusal) = token_refusal(&emulator, &req) {
+        return refusal;
+    }
+    let path = parsed
+        .as_ref()
+        .and_then(|body| body.get("cgi_path")?.as_str());
+    if path != Some("/cgi-bin/qrcode/create") {
+        return reply(&emulator, &errcode(76021));
+    }
+    let used = emulator.codes_created().min(CREATE_DAILY_LIMIT);
+    reply(
+        &emulator,
+        &json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "quota": {
+                "daily_limit": CREATE_DAILY_LIMIT,
+                "used": used,
+                "remain": CREATE_DAILY_LIMIT - used,
+            },
+        }),
+    )
 }
 
 /// Validates a `qrcode/create` body like WeChat does and answers with a ticket.
@@ -246,6 +291,7 @@ async fn calls(emulator: web::Data<Emulator>) -> HttpResponse {
         "stable_token": emulator.calls(Api::StableToken),
         "qrcode_create": emulator.calls(Api::QrcodeCreate),
         "showqrcode": emulator.calls(Api::ShowQrcode),
+        "quota_get": emulator.calls(Api::QuotaGet),
     }))
 }
 

@@ -19,6 +19,7 @@ pub enum Api {
     StableToken,
     QrcodeCreate,
     ShowQrcode,
+    QuotaGet,
 }
 
 impl Api {
@@ -28,6 +29,7 @@ impl Api {
             Api::StableToken => 1,
             Api::QrcodeCreate => 2,
             Api::ShowQrcode => 3,
+            Api::QuotaGet => 4,
         }
     }
 }
@@ -111,7 +113,9 @@ pub struct PushTarget {
 
 pub struct Emulator {
     pub config: EmulatorConfig,
-    calls: [AtomicUsize; 4],
+    calls: [AtomicUsize; 5],
+    /// Codes created (tickets issued), what the quota counts as used.
+    created: AtomicU64,
     sequence: AtomicU64,
     // A std mutex: held for map look-ups only, never across an `.await`.
     inner: Mutex<Inner>,
@@ -122,6 +126,7 @@ impl Emulator {
         Self {
             config,
             calls: Default::default(),
+            created: AtomicU64::new(0),
             sequence: AtomicU64::new(1),
             inner: Mutex::new(Inner::default()),
         }
@@ -132,6 +137,15 @@ impl Emulator {
     }
 
     /// How many calls `api` has received.
+    /// Codes created so far: the `used` of the `qrcode/create` quota.
+    pub fn codes_created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_created(&self) {
+        self.created.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn calls(&self, api: Api) -> usize {
         self.calls[api.index()].load(Ordering::SeqCst)
     }

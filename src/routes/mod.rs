@@ -11,6 +11,7 @@ mod qrcode;
 mod sandbox;
 mod scenes;
 pub mod stats;
+mod status;
 
 use std::sync::Arc;
 
@@ -104,6 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
                 .route(web::get().to(callback::handshake))
                 .route(web::post().to(callback::receive)),
         )
+        .service(get_only("/api/status", status::json))
         .service(get_only("/healthz", health::check))
         .service(get_only("/metrics", metrics::render))
         .service(get_only("/static/{path:.*}", assets::serve));

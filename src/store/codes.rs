@@ -182,6 +182,10 @@ impl TryFrom<SceneCodeRecord> for CodeRow {
     }
 }
 
+/// The scenes with a permanent code. Bounded by WeChat's cap of 100,000 permanent codes.
+const PERMANENT_CODES_USED: &str = "SELECT COUNT(*) FROM (SELECT DISTINCT scene_type, scene \
+    FROM codes WHERE kind = 'permanent') AS permanent";
+
 /// Adds code `code` with `ticket` to the inventory: `$1` to `$9`.
 pub(super) const INSERT_CODE: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
     expire_seconds, ticket, url, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -325,6 +329,17 @@ impl Store {
             sqlx::query_as(LIVE_CODES).bind(now).fetch_all(pool).await?
         });
         live_codes(records)
+    }
+
+    /// How many scenes have a permanent code in the inventory: what this service has used
+    /// of the account's 100,000.
+    pub async fn permanent_codes_used(&self) -> Result<u64, StoreError> {
+        let used: i64 = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar(PERMANENT_CODES_USED)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(used).unwrap_or(0))
     }
 
     /// Every code created for `scene`, newest first.

@@ -343,6 +343,17 @@ impl Store {
         Ok(highest.map_or(0, |id| u64::try_from(id).unwrap_or(0)))
     }
 
+    /// When the latest stored event was received (Unix seconds): pushes, and events
+    /// imported, by the time of their import.
+    pub async fn last_event_received_at(&self) -> Result<Option<i64>, StoreError> {
+        let latest: Option<i64> = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar("SELECT received_at FROM scan_events ORDER BY id DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(latest)
+    }
+
     /// Whether writes are failing right now, and since when.
     pub fn write_outage(&self) -> Option<Outage> {
         let closed = match &self.writes {

@@ -56,6 +56,7 @@ pub enum Endpoint {
     Token,
     StableToken,
     QrcodeCreate,
+    QuotaGet,
 }
 
 impl fmt::Display for Endpoint {
@@ -70,6 +71,7 @@ impl Endpoint {
             Endpoint::Token => "/cgi-bin/token",
             Endpoint::StableToken => "/cgi-bin/stable_token",
             Endpoint::QrcodeCreate => "/cgi-bin/qrcode/create",
+            Endpoint::QuotaGet => "/cgi-bin/openapi/quota/get",
         }
     }
 }
@@ -164,6 +166,19 @@ pub struct CreatedCode {
     pub url: String,
     /// Lifetime WeChat granted (temporary codes only).
     pub expire_seconds: Option<u32>,
+}
+
+/// Today's quota of one API, as WeChat counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Quota {
+    pub daily_limit: u64,
+    pub used: u64,
+    pub remain: u64,
+}
+
+#[derive(Deserialize)]
+struct QuotaReply {
+    quota: Quota,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +280,18 @@ impl WechatClient {
             url: reply.url,
             expire_seconds: reply.expire_seconds,
         })
+    }
+
+    /// Today's quota of `qrcode/create` (`openapi/quota/get`).
+    pub async fn create_quota(&self, token: &AccessToken) -> Result<Quota, UpstreamError> {
+        let endpoint = Endpoint::QuotaGet;
+        let url = self.url(endpoint, &[("access_token", token.expose())]);
+        let body = json!({ "cgi_path": Endpoint::QrcodeCreate.path() });
+        let reply: QuotaReply = self
+            .call(endpoint, self.http.post(url), Some(body))
+            .await
+            .map_err(|e| redact(e, token.expose()))?;
+        Ok(reply.quota)
     }
 
     fn token_endpoint_name(&self) -> Endpoint {

@@ -14,7 +14,7 @@ pub mod signature;
 mod token;
 
 pub use client::{
-    AccessToken, Endpoint, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient,
+    AccessToken, Endpoint, Quota, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient,
 };
 pub use qrcode::create as create_code;
 pub use token::{SharedTokens, TokenCache, TokenError};

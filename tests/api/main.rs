@@ -15,5 +15,6 @@ mod qrcode;
 mod replicas;
 mod secrets;
 mod stats;
+mod status;
 mod tokens;
 mod upstream_failures;
