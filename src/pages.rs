@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::domain::SortKey;
 use crate::store::stats::Totals;
+use crate::wechat::Quota;
 
 /// What every page's frame needs to know.
 #[derive(Debug, Clone, Copy)]
@@ -226,6 +227,22 @@ pub struct CodeLine {
     pub created_at: String,
     pub expires_at: String,
     pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+pub struct StatusPage {
+    pub layout: Layout,
+    pub permanent_used: u64,
+    pub permanent_limit: u64,
+    pub permanent_left: u64,
+    pub quota: Option<Quota>,
+    pub quota_error: Option<String>,
+    pub expiring_soon: u64,
+    /// When the latest event arrived, in the pages' time zone; empty before the first.
+    pub last_event: String,
+    /// "UTC+08:00".
+    pub offset: String,
 }
 
 #[derive(Template)]

@@ -105,6 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
                 .route(web::get().to(callback::handshake))
                 .route(web::post().to(callback::receive)),
         )
+        .service(get_only("/status", status::page))
         .service(get_only("/api/status", status::json))
         .service(get_only("/healthz", health::check))
         .service(get_only("/metrics", metrics::render))

@@ -570,14 +570,14 @@ fn rfc3339(unix: Option<i64>, offset: UtcOffset) -> Option<String> {
         .and_then(|t| t.to_offset(offset).format(&Rfc3339).ok())
 }
 
-fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
+pub(super) fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .and_then(|t| t.to_offset(offset).format(&format).ok())
         .unwrap_or_default()
 }
 
-fn offset_label(offset: UtcOffset) -> String {
+pub(super) fn offset_label(offset: UtcOffset) -> String {
     let (h, m, _) = offset.as_hms();
     format!(
         "UTC{}{:02}:{:02}",

@@ -1,5 +1,7 @@
 //! The inventory of created codes, and reuse of live ones after a restart.
 
+use std::time::Duration;
+
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
@@ -186,6 +188,10 @@ impl TryFrom<SceneCodeRecord> for CodeRow {
 const PERMANENT_CODES_USED: &str = "SELECT COUNT(*) FROM (SELECT DISTINCT scene_type, scene \
     FROM codes WHERE kind = 'permanent') AS permanent";
 
+/// Temporary codes expiring after `$1` and by `$2` (Unix seconds), through `codes_by_expiry`.
+const TEMPORARY_CODES_EXPIRING: &str = "SELECT COUNT(*) FROM codes \
+    WHERE kind = 'temporary' AND expires_at > $1 AND expires_at <= $2";
+
 /// Adds code `code` with `ticket` to the inventory: `$1` to `$9`.
 pub(super) const INSERT_CODE: &str = "INSERT INTO codes (scene, scene_type, kind, action_name, \
     expire_seconds, ticket, url, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -340,6 +346,21 @@ impl Store {
                 .await?
         });
         Ok(u64::try_from(used).unwrap_or(0))
+    }
+
+    /// How many temporary codes expire between now and `within` from now: codes printed or
+    /// shared that will soon stop scanning.
+    pub async fn temporary_codes_expiring(&self, within: Duration) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let until = now.saturating_add(i64::try_from(within.as_secs()).unwrap_or(i64::MAX));
+        let expiring: i64 = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar(TEMPORARY_CODES_EXPIRING)
+                .bind(now)
+                .bind(until)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(expiring).unwrap_or(0))
     }
 
     /// Every code created for `scene`, newest first.

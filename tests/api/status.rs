@@ -12,6 +12,7 @@ async fn the_status_counts_permanent_scenes_and_reports_wechats_create_quota() {
         "/api/qrcode?scene_id=7&permanent=true",
         "/api/qrcode?scene_id=7",
         "/api/qrcode?scene_id=8&expire_seconds=3600",
+        "/api/qrcode?scene_id=9&expire_seconds=2592000",
     ] {
         assert_eq!(app.get(path).await.status, 200, "{path}");
     }
@@ -30,10 +31,15 @@ async fn the_status_counts_permanent_scenes_and_reports_wechats_create_quota() {
     assert_eq!(status["permanent_codes_used"], 2, "{status}");
     assert_eq!(status["permanent_codes_limit"], 100_000);
     let created = app.emulator.codes_created();
-    assert_eq!(created, 4);
+    assert_eq!(created, 5);
     assert_eq!(status["create_quota"]["daily_limit"], 100_000, "{status}");
     assert_eq!(status["create_quota"]["used"], created);
     assert_eq!(status["create_quota"]["remain"], 100_000 - created);
+    // The week-long and the hour-long codes expire within 7 days; the 30-day one does not.
+    assert_eq!(
+        status["temporary_codes_expiring_within_7_days"], 2,
+        "{status}"
+    );
     let received = status["last_event_received_at"]
         .as_str()
         .unwrap_or_default();
@@ -83,4 +89,31 @@ async fn a_quota_wechat_will_not_give_leaves_the_rest_of_the_status_and_says_why
     let again = app.get("/api/status").await.json();
     assert_eq!(again["create_quota"]["used"], 0, "{again}");
     assert_eq!(app.emulator.calls(Api::QuotaGet), 2);
+}
+
+#[actix_web::test]
+async fn the_status_page_shows_the_budgets_to_staff() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/qrcode?scene_id=3&permanent=true",
+        "/api/qrcode?scene_id=4&expire_seconds=3600",
+    ] {
+        assert_eq!(app.get(path).await.status, 200, "{path}");
+    }
+
+    let page = app.get("/status").await;
+
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.content_type().starts_with("text/html"));
+    let text = page.text();
+    for shown in [
+        "<dd>1 of 100000</dd>",
+        "<dd>99999</dd>",
+        "<dd>2 of 100000</dd>",
+        "<dd>99998</dd>",
+        "Temporary codes expiring within 7 days</dt><dd>1</dd>",
+        "none yet",
+    ] {
+        assert!(text.contains(shown), "{shown} missing from {text}");
+    }
 }
