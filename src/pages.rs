@@ -241,6 +241,10 @@ pub struct StatusPage {
     pub expiring_soon: u64,
     /// When the latest event arrived, in the pages' time zone; empty before the first.
     pub last_event: String,
+    /// Access tokens WeChat rejected in the last 24 h, on this replica.
+    pub token_errors: usize,
+    pub forced_refreshes: u32,
+    pub forced_refreshes_limit: u32,
     /// "UTC+08:00".
     pub offset: String,
 }

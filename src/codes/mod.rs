@@ -347,6 +347,16 @@ impl CodeService {
             .map_err(|e| CodeError::from((*e).clone()))
     }
 
+    /// How many times WeChat rejected this process's access token within `window`.
+    pub fn token_rejections_within(&self, window: Duration) -> usize {
+        self.tokens.rejections_within(window)
+    }
+
+    /// The forced refreshes of the access token spent today, by every replica.
+    pub async fn forced_refreshes_today(&self) -> Result<u32, CodeError> {
+        Ok(self.tokens.forced_refreshes_today().await?)
+    }
+
     /// Number of tickets held in the cache.
     pub async fn cached_tickets(&self) -> u64 {
         self.tickets.count().await

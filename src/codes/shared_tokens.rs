@@ -61,6 +61,10 @@ impl SharedTokens for TokenShare {
         .boxed()
     }
 
+    fn forced_on(&self, day: i64) -> BoxFuture<'_, Result<u32, TokenError>> {
+        async move { self.forced_on(day).await.map_err(unshared) }.boxed()
+    }
+
     fn take_forced_refresh(
         &self,
         day: i64,

@@ -16,10 +16,13 @@ use super::stats::{local_time, offset_label};
 use crate::codes::WorkerCodes;
 use crate::error::AppError;
 use crate::pages::{self, StatusPage};
-use crate::wechat::Quota;
+use crate::wechat::{FORCE_REFRESHES_PER_DAY, Quota};
 
 /// Permanent codes an account may ever hold.
 const PERMANENT_CODES_LIMIT: u64 = 100_000;
+
+/// Token errors are counted over the last day.
+const TOKEN_ERRORS_WITHIN: Duration = Duration::from_secs(86_400);
 
 /// Temporary codes expiring within this are counted as expiring soon.
 const EXPIRING_WITHIN: Duration = Duration::from_secs(7 * 86_400);
@@ -31,6 +34,10 @@ struct AccountStatus {
     expiring_soon: u64,
     /// Unix seconds.
     last_event_received_at: Option<i64>,
+    /// Access tokens WeChat rejected in the last 24 h, on this replica.
+    token_errors: usize,
+    /// Forced refreshes of the token spent today, by every replica (of 20).
+    forced_refreshes: u32,
 }
 
 /// A failure of WeChat leaves the rest of the status worth showing: it is reported in
@@ -49,6 +56,8 @@ async fn gather(state: &AppState, codes: &WorkerCodes) -> Result<AccountStatus, 
             .temporary_codes_expiring(EXPIRING_WITHIN)
             .await?,
         last_event_received_at: state.store.last_event_received_at().await?,
+        token_errors: state.codes.token_rejections_within(TOKEN_ERRORS_WITHIN),
+        forced_refreshes: state.codes.forced_refreshes_today().await?,
     })
 }
 
@@ -70,6 +79,9 @@ pub async fn page(
         quota_error,
         expiring_soon: status.expiring_soon,
         last_event: local_time(status.last_event_received_at, state.utc_offset),
+        token_errors: status.token_errors,
+        forced_refreshes: status.forced_refreshes,
+        forced_refreshes_limit: FORCE_REFRESHES_PER_DAY,
         offset: offset_label(state.utc_offset),
     };
     Ok(pages::render(StatusCode::OK, &page))
@@ -86,6 +98,16 @@ struct StatusJson {
     temporary_codes_expiring_within_7_days: u64,
     /// RFC 3339, UTC; `null` before the first event.
     last_event_received_at: Option<String>,
+    token: TokenJson,
+}
+
+#[derive(Serialize)]
+struct TokenJson {
+    /// Rejected by WeChat in the last 24 h, on the replica that answered.
+    errors_last_24h: usize,
+    /// Spent today (WeChat's day, from midnight UTC+8), by every replica.
+    forced_refreshes_today: u32,
+    forced_refreshes_limit: u32,
 }
 
 #[derive(Serialize)]
@@ -121,5 +143,10 @@ pub async fn json(
             .last_event_received_at
             .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())
             .and_then(|at| at.format(&Rfc3339).ok()),
+        token: TokenJson {
+            errors_last_24h: status.token_errors,
+            forced_refreshes_today: status.forced_refreshes,
+            forced_refreshes_limit: FORCE_REFRESHES_PER_DAY,
+        },
     }))
 }

@@ -17,4 +17,4 @@ pub use client::{
     AccessToken, Endpoint, Quota, TokenEndpoint, UpstreamConfig, UpstreamError, WechatClient,
 };
 pub use qrcode::create as create_code;
-pub use token::{SharedTokens, TokenCache, TokenError};
+pub use token::{FORCE_REFRESHES_PER_DAY, SharedTokens, TokenCache, TokenError};

@@ -8,6 +8,7 @@
 //! one fetches while the others wait for what it stores, since a classic fetch ends the
 //! token everyone else holds.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -23,10 +24,14 @@ use crate::telemetry::metric_names::{TOKEN_CACHE, TOKEN_REFRESHES};
 
 /// WeChat allows `force_refresh` at most every 30 seconds and 20 times a day.
 const FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
-const FORCE_REFRESHES_PER_DAY: u32 = 20;
+pub const FORCE_REFRESHES_PER_DAY: u32 = 20;
 
 /// WeChat's days, those its daily limits count in, begin at midnight in China (UTC+8).
 const WECHAT_DAY_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// Rejected tokens remembered for the status page's count, at most: WeChat rejects a token
+/// a few times a day at worst, and this bounds what a storm of rejections may hold.
+const REJECTIONS_KEPT: usize = 1_000;
 
 /// How often a replica waiting for another's new token looks for it.
 const SHARED_POLL: Duration = Duration::from_millis(100);
@@ -64,6 +69,8 @@ pub trait SharedTokens: Send + Sync {
         &'a self,
         rejected: &'a AccessToken,
     ) -> BoxFuture<'a, Result<(), TokenError>>;
+    /// The forced refreshes counted on WeChat's `day`, by every process.
+    fn forced_on(&self, day: i64) -> BoxFuture<'_, Result<u32, TokenError>>;
     /// Counts a forced refresh now, if the last one by any process was at least `spacing`
     /// ago and fewer than `per_day` were counted on WeChat's `day`.
     fn take_forced_refresh(
@@ -79,6 +86,8 @@ pub struct TokenCache {
     /// Forced refreshes of this process, when no other shares the token. A std mutex: it
     /// is held for a comparison only, never across an `.await`.
     forced: Mutex<ForcedRefreshes>,
+    /// When WeChat rejected this process's token, oldest first ([`REJECTIONS_KEPT`]).
+    rejections: Mutex<VecDeque<Instant>>,
     shared: Option<Arc<dyn SharedTokens>>,
 }
 
@@ -138,6 +147,7 @@ impl TokenCache {
                 .expire_after(TokenExpiry)
                 .build(),
             forced: Mutex::new(ForcedRefreshes::default()),
+            rejections: Mutex::new(VecDeque::new()),
             shared,
         }
     }
@@ -173,11 +183,50 @@ impl TokenCache {
         match call(token.clone()).await {
             Err(e) if e.is_token_rejected() => {
                 log::warn!("access token rejected ({e}); fetching a fresh one and retrying once");
+                self.count_rejection();
                 let fresh = self.replace(client, &token).await?;
                 Ok(call(fresh).await?)
             }
             other => Ok(other?),
         }
+    }
+
+    fn rejections(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
+        // Plain timestamps: nothing is left half-done under this lock after a panic.
+        self.rejections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count_rejection(&self) {
+        let mut rejections = self.rejections();
+        if rejections.len() == REJECTIONS_KEPT {
+            rejections.pop_front();
+        }
+        rejections.push_back(Instant::now());
+    }
+
+    /// How many times WeChat rejected this process's token within `window`.
+    pub fn rejections_within(&self, window: Duration) -> usize {
+        let rejections = self.rejections();
+        let now = Instant::now();
+        rejections
+            .iter()
+            .filter(|at| now.duration_since(**at) <= window)
+            .count()
+    }
+
+    /// The forced refreshes spent today (WeChat's day), by every process sharing the token.
+    pub async fn forced_refreshes_today(&self) -> Result<u32, TokenError> {
+        let day = wechat_day();
+        if let Some(shared) = &self.shared {
+            return shared.forced_on(day).await;
+        }
+        let forced = self
+            .forced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(if forced.day == day { forced.today } else { 0 })
     }
 
     /// Replaces a token WeChat rejected. Drops it only if it is still the cached (and the

@@ -117,3 +117,23 @@ async fn the_status_page_shows_the_budgets_to_staff() {
         assert!(text.contains(shown), "{shown} missing from {text}");
     }
 }
+
+#[actix_web::test]
+async fn the_status_counts_rejected_tokens_and_the_forced_refreshes_spent_today() {
+    let app = spawn_app().await;
+    let fresh = app.get("/api/status").await.json();
+    assert_eq!(fresh["token"]["errors_last_24h"], 0, "{fresh}");
+    assert_eq!(fresh["token"]["forced_refreshes_today"], 0);
+    assert_eq!(fresh["token"]["forced_refreshes_limit"], 20);
+    // Another system ended the token, and WeChat hands the dead one back: a rejection, then
+    // a forced refresh.
+    app.emulator.revoke_tokens(false);
+
+    assert_eq!(app.get("/api/qrcode?scene_id=2").await.status, 200);
+    let status = app.get("/api/status").await.json();
+
+    assert_eq!(status["token"]["errors_last_24h"], 1, "{status}");
+    assert_eq!(status["token"]["forced_refreshes_today"], 1, "{status}");
+    let page = app.get("/status").await.text();
+    assert!(page.contains("<dd>1 of 20</dd>"), "{page}");
+}

@@ -34,6 +34,10 @@ const RELEASE: &str = "UPDATE access_tokens SET fetcher = NULL, fetch_until = 0
 const DROP_IF_CURRENT: &str =
     "UPDATE access_tokens SET token = NULL, usable_until = 0 WHERE appid = $1 AND token = $2";
 
+/// The forced refreshes of `$1` counted on day `$2`.
+const FORCED_ON: &str =
+    "SELECT forced_today FROM access_tokens WHERE appid = $1 AND forced_day = $2";
+
 /// Counts a forced refresh of `$1` at `$2` (Unix ms) on day `$3`, if the last was at least
 /// `$4` ms before and fewer than `$5` were counted that day: a row comes back when it may go.
 const TAKE_FORCED: &str = "INSERT INTO access_tokens (appid, forced_day, forced_today, forced_at)
@@ -129,6 +133,16 @@ impl TokenShare {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// The forced refreshes counted on `day`, by every replica.
+    pub(crate) async fn forced_on(&self, day: i64) -> Result<u32, StoreError> {
+        let forced: Option<i32> = sqlx::query_scalar(FORCED_ON)
+            .bind(&self.appid)
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(forced.map_or(0, |count| u32::try_from(count).unwrap_or(0)))
     }
 
     /// Counts a forced refresh now, if the last one (by any replica) was at least
@@ -252,6 +266,13 @@ mod tests {
         actix_web::rt::time::sleep(spacing).await;
         // Three on day 100: none more that day, whoever asks; the next day counts anew.
         assert!(!second.take_forced(100, spacing, 3).await.unwrap());
+        assert_eq!(first.forced_on(100).await.unwrap(), 3);
         assert!(second.take_forced(101, spacing, 3).await.unwrap());
+        assert_eq!(first.forced_on(101).await.unwrap(), 1);
+        assert_eq!(
+            first.forced_on(100).await.unwrap(),
+            0,
+            "the row keeps the latest day"
+        );
     }
 }
