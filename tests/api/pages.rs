@@ -137,3 +137,20 @@ async fn pages_in_live_mode_carry_no_sandbox_badge() {
 
     assert!(!text.contains("badge sandbox"));
 }
+
+#[actix_web::test]
+async fn the_home_form_asks_whether_the_code_is_for_printing_and_warns_against_printing_a_temporary_one()
+ {
+    let app = spawn_app().await;
+
+    let page = app.get("/").await.text();
+
+    for shown in [
+        "<strong>For a short time</strong>",
+        "Not for print",
+        "<strong>For printing</strong>: a permanent code, never expires",
+        "<a href=\"/status\">see how many are left</a>",
+    ] {
+        assert!(page.contains(shown), "{shown} missing from the home page");
+    }
+}
