@@ -23,13 +23,15 @@
 //!   within each client's and the service's allowance. `pages` and `render` (the QR
 //!   images drawn locally) render what it keeps.
 //! - [`wechat`]: the WeChat API client, the access token cache with single-flight misses
-//!   and one retry on a rejected token, and `qrcode/create`.
+//!   and one retry on a rejected token (shared by replicas through the database, which
+//!   `codes` plugs in), `qrcode/create`, and the account's quota.
 //! - `stats`: what a statistics page, its JSON and CSV, or a scene's page show, gathered
 //!   from the store's counts, filtered, put in the table's order and cut into pages, with
 //!   no HTTP in sight.
-//! - `store`: SQLite through sqlx: the inventory of codes, labels and groups, scan events,
-//!   the statistics aggregates kept with them and their queries; `chart` draws scans, new
-//!   followers and lost followers per day as server-rendered SVG.
+//! - `store`: SQLite or PostgreSQL through sqlx: the inventory of codes, labels and groups,
+//!   scan events, the statistics aggregates kept with them and their queries, and what
+//!   replicas on one PostgreSQL database share (claims of new codes, the access token);
+//!   `chart` draws scans, new followers and lost followers per day as server-rendered SVG.
 //!
 //! A push from WeChat: `routes::callback` hands its query to [`wechat::push`]'s receiver,
 //! which checks the signature and timestamp before the body is read, then the replay

@@ -200,3 +200,22 @@ async fn a_reply_with_a_text_plain_content_type_is_still_understood() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert!(response.json()["ticket"].as_str().is_some());
 }
+
+#[actix_web::test]
+async fn a_temporary_codes_page_prints_its_expiry_in_large_type_and_a_permanent_ones_does_not() {
+    let app = spawn_app().await;
+
+    let temporary = app.get("/qrcode?scene_id=5&expire_seconds=86400").await;
+    let permanent = app.get("/qrcode?scene_id=6&permanent=true").await;
+    let stylesheet = app.get("/static/style.css").await.text();
+
+    let printed = temporary.text();
+    assert!(
+        printed.contains("<p class=\"print-expiry\">Temporary code: stops working on 20"),
+        "{printed}"
+    );
+    assert!(!permanent.text().contains("print-expiry"));
+    // Shown on paper only: hidden on screen, large in print.
+    assert!(stylesheet.contains(".print-expiry { display: none; }"));
+    assert!(stylesheet.contains(".print-expiry { display: block; font-size: 20pt;"));
+}
