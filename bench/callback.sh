@@ -29,17 +29,8 @@ server=$!
 pids+=($server)
 wait_for "http://127.0.0.1:$PORT/healthz" $server
 
-# One signed query per push, as WeChat sends them: the callback accepts a signed query
-# with one body only (a second body under it is a replay), so wrk takes a fresh one for
-# every request. Enough for the run at well above the measured rate.
-python3 - "$TOKEN" "$(date +%s)" "$QUERIES" >"$work/queries.txt" <<'PY'
-import hashlib, sys
-token, timestamp, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for i in range(count):
-    nonce = f"bench{i}"
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
-PY
+# One signed query per push; enough for the run at well above the measured rate.
+signed_queries "$TOKEN" "$QUERIES" >"$work/queries.txt"
 
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/callback.lua \
   "http://127.0.0.1:$PORT" -- "$work/queries.txt" 2 | tee "$work/wrk.txt"

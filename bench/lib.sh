@@ -63,3 +63,17 @@ binaries() {
     BINARIES=target/release/bench
   fi
 }
+
+# signed_queries TOKEN COUNT: COUNT signed callback queries, one a line, as WeChat sends them.
+# The callback accepts a signed query with one body only (a second body under it is a
+# replay), so wrk takes a fresh one for every request (bench/callback.lua).
+signed_queries() {
+  python3 - "$1" "$(date +%s)" "$2" <<'PY'
+import hashlib, sys
+token, timestamp, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(count):
+    nonce = f"bench{i}"
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
+PY
+}

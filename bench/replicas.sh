@@ -124,14 +124,7 @@ no_errors "$work/page.txt"
 page_rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$work/page.txt")
 
 echo "== 3. the callback through the load balancer" >&2
-python3 - "$TOKEN" "$(date +%s)" 600000 >"$work/queries.txt" <<'PY'
-import hashlib, sys
-token, timestamp, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for i in range(count):
-    nonce = f"replicas{i}"
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    print(f"signature={signature}&timestamp={timestamp}&nonce={nonce}")
-PY
+signed_queries "$TOKEN" 600000 >"$work/queries.txt"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/callback.lua \
   "http://127.0.0.1:$LB_PORT" -- "$work/queries.txt" 2 >"$work/callback.txt"
 no_errors "$work/callback.txt"

@@ -92,7 +92,7 @@ struct StatusJson {
     permanent_codes_used: u64,
     permanent_codes_limit: u64,
     /// `null` when WeChat could not be asked; `create_quota_error` then says why.
-    create_quota: Option<QuotaJson>,
+    create_quota: Option<Quota>,
     #[serde(skip_serializing_if = "Option::is_none")]
     create_quota_error: Option<String>,
     temporary_codes_expiring_within_7_days: u64,
@@ -110,27 +110,13 @@ struct TokenJson {
     forced_refreshes_limit: u32,
 }
 
-#[derive(Serialize)]
-struct QuotaJson {
-    daily_limit: u64,
-    used: u64,
-    remain: u64,
-}
-
 pub async fn json(
     state: web::Data<AppState>,
     codes: web::Data<WorkerCodes>,
 ) -> Result<HttpResponse, AppError> {
     let status = gather(&state, &codes).await?;
     let (create_quota, create_quota_error) = match status.create_quota {
-        Ok(quota) => (
-            Some(QuotaJson {
-                daily_limit: quota.daily_limit,
-                used: quota.used,
-                remain: quota.remain,
-            }),
-            None,
-        ),
+        Ok(quota) => (Some(quota), None),
         Err(reason) => (None, Some(reason)),
     };
     Ok(HttpResponse::Ok().json(StatusJson {

@@ -168,8 +168,8 @@ pub struct CreatedCode {
     pub expire_seconds: Option<u32>,
 }
 
-/// Today's quota of one API, as WeChat counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Today's quota of one API, as WeChat counts it (and as `/api/status` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Quota {
     pub daily_limit: u64,
     pub used: u64,

@@ -191,6 +191,14 @@ impl TokenCache {
         }
     }
 
+    fn forced(&self) -> std::sync::MutexGuard<'_, ForcedRefreshes> {
+        // A poisoned lock only means another thread panicked mid-comparison; the values
+        // are still plain counts, so keep using them.
+        self.forced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn rejections(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
         // Plain timestamps: nothing is left half-done under this lock after a panic.
         self.rejections
@@ -222,10 +230,7 @@ impl TokenCache {
         if let Some(shared) = &self.shared {
             return shared.forced_on(day).await;
         }
-        let forced = self
-            .forced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let forced = self.forced();
         Ok(if forced.day == day { forced.today } else { 0 })
     }
 
@@ -340,13 +345,7 @@ impl TokenCache {
                 .take_forced_refresh(day, FORCE_REFRESH_SPACING, FORCE_REFRESHES_PER_DAY)
                 .await;
         }
-        // A poisoned lock only means another thread panicked mid-comparison; the values
-        // are still plain counts, so keep using them.
-        let mut forced = self
-            .forced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(forced.take(Instant::now(), day))
+        Ok(self.forced().take(Instant::now(), day))
     }
 }
 

@@ -242,15 +242,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database and emulator.
     pub async fn restart(self) -> TestApp {
         self.handle.stop(true).await;
-        let mut settings = self.settings.clone();
-        settings.listen = "127.0.0.1:0".parse().expect("address");
-        start(
-            settings,
-            self.emulator.clone(),
-            self.emulator_url.clone(),
-            self.db_dir.clone(),
-        )
-        .await
+        self.replica().await
     }
 
     /// Another server on the same database and emulator, as a replica behind a load
