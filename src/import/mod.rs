@@ -13,7 +13,7 @@
 //! size, and a server running on the same database gets the write lock for its pushes
 //! between two chunks. SQLite hands the lock to no one in particular: a writer that
 //! finds it taken tries again after a sleep (100 ms at most), and the server gives up
-//! after 1.5 s. So each chunk is sized to hold the lock for about [`LOCK_HELD_FOR`]
+//! after 2.5 s. So each chunk is sized to hold the lock for about [`LOCK_HELD_FOR`]
 //! (at the pace the chunks before it were written: the same code runs in a debug build
 //! and on a busy machine), and the lock is then left free for [`LOCK_FREE_FOR`], longer
 //! than any of those sleeps, while the next chunk is read. Beside a server, each chunk's
@@ -50,12 +50,14 @@ use crate::store::{Store, Stored};
 /// How long one chunk's transaction should hold the write lock: long enough to spread a
 /// commit's cost over many events (its flush, and the index pages it writes, which the
 /// more events share the larger it is), short enough that a push to a server on the
-/// same database still gets the lock well within the server's 1.5 s.
-pub const LOCK_HELD_FOR: Duration = Duration::from_millis(300);
+/// same database still gets the lock well within the server's 2.5 s.
+pub const LOCK_HELD_FOR: Duration = Duration::from_millis(250);
 
-/// How long the lock stays free after each chunk: longer than a waiting writer sleeps
-/// between two tries, so that a server waiting for it is sure to get it.
-pub const LOCK_FREE_FOR: Duration = Duration::from_millis(120);
+/// How long the lock stays free after each chunk: more than twice as long as a waiting
+/// writer sleeps between two tries (100 ms), so that a server waiting for it is sure to
+/// get it even when its thread is woken late on a busy machine (with 120 ms, one push in
+/// a few hundred beside an import in the tests waited out the server's whole wait).
+pub const LOCK_FREE_FOR: Duration = Duration::from_millis(250);
 
 /// Whether a server may be writing to the database during the import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -69,7 +69,7 @@ impl StoreError {
 /// How long a write waits for a lock held by another process before it fails. Short: a
 /// push waiting on a lock must still be answered within WeChat's 5 seconds, and a failed
 /// write is retried (by WeChat, or by whoever saves) on a fresh connection.
-const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(1500);
+const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// Each reader's page cache, in KiB as SQLite's `cache_size` takes it when negative: 64 MiB,
 /// 256 MiB for the four readers at most (SQLite's default is 2 MiB).
