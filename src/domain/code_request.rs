@@ -19,6 +19,8 @@ pub struct Lifetime(u32);
 impl Lifetime {
     pub const MIN: u32 = 60;
     pub const MAX: u32 = 2_592_000;
+    /// The longest lifetime WeChat grants.
+    pub const LONGEST: Lifetime = Lifetime(Self::MAX);
 
     pub fn new(seconds: u32) -> Option<Self> {
         (Self::MIN..=Self::MAX)
@@ -338,7 +340,7 @@ fn plain_pairs(query: &str) -> Option<impl Iterator<Item = (Cow<'_, str>, Cow<'_
     )
 }
 
-fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, InvalidRequest> {
+pub(super) fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, InvalidRequest> {
     let bad = || InvalidRequest::BadSceneId {
         value: truncate(raw, 40),
         permanent,

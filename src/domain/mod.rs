@@ -1,6 +1,7 @@
 //! Validated domain types: nothing untrusted gets past these constructors.
 
 mod account_event;
+mod batch;
 mod code_request;
 mod scene_key;
 mod scene_settings;
@@ -8,6 +9,7 @@ mod stats_query;
 mod ticket;
 
 pub use account_event::{AccountEvent, EventKind};
+pub use batch::{BatchRequest, BatchRow, Defaults, InvalidBatch, MAX_BATCH_ROWS, RowError};
 pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, Scene, SceneStr,
     SceneType, StoredCode, StoredKind, UnknownStoredValue,
