@@ -45,6 +45,7 @@
 // Public: what the binary, the tests, the examples and the fuzz target use. The rest is
 // the service's inside.
 pub mod auth;
+pub(crate) mod batches;
 pub(crate) mod chart;
 pub(crate) mod codes;
 pub mod commands;

@@ -9,7 +9,9 @@ use askama::Template;
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::domain::SortKey;
+use crate::batches::Preview;
+use crate::domain::{RowError, SortKey};
+use crate::store::batches::BatchSummary;
 use crate::store::stats::Totals;
 use crate::wechat::Quota;
 
@@ -247,6 +249,83 @@ pub struct StatusPage {
     pub forced_refreshes_limit: u32,
     /// "UTC+08:00".
     pub offset: String,
+}
+
+/// The New batch form's fields, as typed: shown again with what was wrong, and carried
+/// from the preview to the button that creates the batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchForm {
+    pub csv: String,
+    pub pattern: String,
+    /// `permanent` or `temporary`.
+    pub kind: String,
+    pub expire_days: String,
+}
+
+#[derive(Template)]
+#[template(path = "batch_new.html")]
+pub struct BatchNewPage {
+    pub layout: Layout,
+    pub form: BatchForm,
+    /// What is wrong with the form as a whole, or the headline of the invalid rows.
+    pub problem: Option<String>,
+    pub errors: Vec<RowError>,
+    pub preview: Option<Preview>,
+    pub permanent_used: u64,
+    pub permanent_limit: u64,
+    pub permanent_allowed: bool,
+    pub default_days: u32,
+}
+
+#[derive(Template)]
+#[template(path = "batch.html")]
+pub struct BatchPage {
+    pub layout: Layout,
+    pub summary: BatchSummary,
+    /// "queued", "running", "done" or "stopped".
+    pub state: &'static str,
+    /// Whether the browser reloads the page (rows are still being made).
+    pub refresh: bool,
+    pub created_at: String,
+    /// "UTC+08:00".
+    pub offset: String,
+    pub rows: Vec<BatchItemRow>,
+    pub failed: usize,
+}
+
+/// One row of a batch's page.
+pub struct BatchItemRow {
+    pub scene: String,
+    pub label: String,
+    pub group: String,
+    pub kind: &'static str,
+    /// Whether its code exists (the link to its page works without a new code).
+    pub made: bool,
+    pub href: String,
+    pub outcome: String,
+    /// In the pages' time zone; empty for permanent codes and rows not made.
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "batch_print.html")]
+pub struct BatchPrintPage {
+    pub layout: Layout,
+    pub id: String,
+    /// Rows not made (yet), left off the sheet.
+    pub waiting: u64,
+    pub offset: String,
+    pub cells: Vec<PrintCell>,
+}
+
+/// One code on a print sheet.
+pub struct PrintCell {
+    pub label: String,
+    pub scene: String,
+    /// Temporary codes only, in the pages' time zone.
+    pub expires: Option<String>,
+    /// The code as an SVG `data:` address.
+    pub image: String,
 }
 
 #[derive(Template)]

@@ -11,6 +11,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::auth;
+use crate::batches::Batches;
 use crate::codes::{CodeService, Presentation, WorkerCodes};
 use crate::emulator::{self, Emulator, EmulatorConfig, PushTarget};
 use crate::error::ErrorAnswers;
@@ -45,6 +46,9 @@ pub struct Application {
     sandbox: Option<Sandbox>,
     store: Store,
     writer_task: WriterTask,
+    /// Makes the rows of batches; stopped with the server (a row in progress is made
+    /// again at the next start, reusing its code if it was recorded).
+    batch_runner: actix_web::rt::task::JoinHandle<()>,
 }
 
 /// The embedded emulator of sandbox mode, running beside the service.
@@ -137,8 +141,13 @@ impl Application {
         ));
         let loaded = codes.load_live_codes().await?;
         log::info!("{loaded} live codes loaded from the database");
+        let batches = Batches::new(store.clone(), codes.clone());
+        // Batches left unfinished by the last run (or another replica) go on from here.
+        let batch_runner =
+            actix_web::rt::spawn(batches.runner(WechatClient::new(upstream.clone())).run());
         let state = AppState {
             codes: codes.clone(),
+            batches,
             store: store.clone(),
             permanent_allowed: config.permanent_allowed,
             default_lifetime: config.default_lifetime,
@@ -195,6 +204,7 @@ impl Application {
             sandbox,
             store,
             writer_task,
+            batch_runner,
         })
     }
 
@@ -216,6 +226,7 @@ impl Application {
             sandbox,
             store,
             writer_task,
+            batch_runner,
             ..
         } = self;
         let handle = server.handle();
@@ -231,6 +242,7 @@ impl Application {
             handle
         });
         let result = server.await;
+        batch_runner.abort();
         if let Some(emulator) = emulator {
             emulator.stop(true).await;
         }

@@ -12,6 +12,7 @@
 //!    ([`allowance`]). A new code is shown only once the inventory has recorded it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -194,41 +195,80 @@ impl CodeService {
             self.allowance.spend(client)?;
         }
         self.tickets
-            .get_with(code, async {
-                // A code recorded earlier (a permanent one, or one another replica made)
-                // is served, and the claim keeps replicas sharing the database from
-                // creating the same code twice: a second permanent code for a scene would
-                // waste one of the account's 100,000 for good. Unknown is not "none": a
-                // failed look-up must not create a second one.
-                if let Some(ticket) = self.claim(code).await? {
-                    return Ok::<_, CodeError>(self.entry_of(ticket));
-                }
-                let ticket = match self.unrecorded_ticket(code) {
-                    Some(ticket) => ticket,
-                    None => match create_code(wechat, &self.tokens, code).await {
-                        Ok(ticket) => {
-                            // Kept until recorded: a request that goes away before the
-                            // record is committed does not lose the code.
-                            self.keep_unrecorded(code, &ticket);
-                            ticket
-                        }
-                        Err(e) => {
-                            // Another replica may try at once, not after the lease.
-                            if let Err(release) = self.store.release_claim(code).await {
-                                log::debug!("a failed code's claim stays to its lease: {release}");
-                            }
-                            return Err(e.into());
-                        }
-                    },
-                };
-                self.store
-                    .record_code(code, &ticket)
-                    .await
-                    .map_err(|e| CodeError::NotRecorded(e.to_string()))?;
-                self.unrecorded_tickets().remove(code);
-                Ok(self.entry_of(ticket))
-            })
+            .get_with(code, self.recorded_or_created(wechat, code, None))
             .await
+    }
+
+    /// The code `code` for a row of a batch, and whether it existed already (a live code
+    /// is reused, never created again). No client's allowance is spent: a batch's runner
+    /// keeps WeChat's pace itself. The code goes into the cache the pages are served from.
+    pub async fn batch_code(
+        &self,
+        wechat: &WechatClient,
+        code: &CodeRequest,
+    ) -> Result<(Ticket, bool), CodeError> {
+        if let Some(entry) = self.tickets.get(code).await {
+            return Ok((entry.ticket.clone(), true));
+        }
+        let created = AtomicBool::new(false);
+        let entry = self
+            .tickets
+            .get_with(code, self.recorded_or_created(wechat, code, Some(&created)))
+            .await?;
+        Ok((entry.ticket.clone(), !created.load(Ordering::Relaxed)))
+    }
+
+    /// Whether `code` has a live code already (in the cache, or recorded by any process).
+    pub async fn has_live_code(&self, code: &CodeRequest) -> Result<bool, StoreError> {
+        if self.tickets.get(code).await.is_some() {
+            return Ok(true);
+        }
+        Ok(self.store.recorded_code(code).await?.is_some())
+    }
+
+    /// The entry of `code` missing from the cache: recorded already, or created on WeChat
+    /// and recorded (then `created` is set).
+    async fn recorded_or_created(
+        &self,
+        wechat: &WechatClient,
+        code: &CodeRequest,
+        created: Option<&AtomicBool>,
+    ) -> Result<Arc<CodeEntry>, CodeError> {
+        // A code recorded earlier (a permanent one, or one another replica made) is
+        // served, and the claim keeps replicas sharing the database from creating the
+        // same code twice: a second permanent code for a scene would waste one of the
+        // account's 100,000 for good. Unknown is not "none": a failed look-up must not
+        // create a second one.
+        if let Some(ticket) = self.claim(code).await? {
+            return Ok(self.entry_of(ticket));
+        }
+        let ticket = match self.unrecorded_ticket(code) {
+            Some(ticket) => ticket,
+            None => match create_code(wechat, &self.tokens, code).await {
+                Ok(ticket) => {
+                    // Kept until recorded: a request that goes away before the record is
+                    // committed does not lose the code.
+                    self.keep_unrecorded(code, &ticket);
+                    if let Some(created) = created {
+                        created.store(true, Ordering::Relaxed);
+                    }
+                    ticket
+                }
+                Err(e) => {
+                    // Another replica may try at once, not after the lease.
+                    if let Err(release) = self.store.release_claim(code).await {
+                        log::debug!("a failed code's claim stays to its lease: {release}");
+                    }
+                    return Err(e.into());
+                }
+            },
+        };
+        self.store
+            .record_code(code, &ticket)
+            .await
+            .map_err(|e| CodeError::NotRecorded(e.to_string()))?;
+        self.unrecorded_tickets().remove(code);
+        Ok(self.entry_of(ticket))
     }
 
     /// The recorded code to serve for `code`, or `None` once this process holds the claim

@@ -64,12 +64,12 @@ impl BatchRequest {
             let record = match record {
                 Ok(record) => record,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line() as usize);
+                    let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                     rows.refuse(line, None, format!("not readable as CSV: {e}"));
                     continue;
                 }
             };
-            let line = record.position().map_or(0, |p| p.line() as usize);
+            let line = record.position().map_or(0, |p| line_at(text, p.byte()));
             if record.iter().all(str::is_empty) {
                 continue;
             }
@@ -242,6 +242,20 @@ impl Defaults {
     }
 }
 
+/// The line (from 1) of the record that starts at byte `offset` of `text`. Counted here:
+/// the CSV reader's own count leaves out the blank lines it skips (and its offset is
+/// before them), and staff look lines up in an editor.
+fn line_at(text: &str, offset: u64) -> usize {
+    let bytes = text.as_bytes();
+    let mut start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        start += 1;
+    }
+    bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
 const PATTERN_RULE: &str = "a pattern is text with one range in braces, such as \
     shop-{001..200}, or a range of numbers such as 1..200";
 
@@ -257,7 +271,7 @@ fn too_many(count: u64) -> InvalidBatch {
 pub enum InvalidBatch {
     #[error("{0}")]
     Whole(String),
-    #[error("{} rows are not valid; nothing was created", .0.len())]
+    #[error("{} not valid; nothing was created", rows(.0.len()))]
     Rows(Vec<RowError>),
 }
 
@@ -269,6 +283,15 @@ impl InvalidBatch {
         to 64 characters; no scene twice; at most 5000 rows. As JSON: {\"rows\": [{\"scene\": \
         \"shop-001\", \"label\": \"Shop 1\", \"group\": \"East\", \"kind\": \"permanent\"}]} or \
         {\"pattern\": \"shop-{001..200}\", \"kind\": \"permanent\"}.";
+}
+
+/// "1 row is", "3 rows are".
+fn rows(count: usize) -> String {
+    if count == 1 {
+        "1 row is".into()
+    } else {
+        format!("{count} rows are")
+    }
 }
 
 /// One invalid row: where it is, its scene if it had one, and what is wrong.
@@ -577,12 +600,13 @@ mod tests {
 
     #[test]
     fn every_invalid_csv_row_is_named_by_its_line_and_nothing_is_taken() {
-        let csv = "scene,kind,expire_seconds\nok-1,,\n,temporary,\n200000,permanent,\nok-1,,\nok-2,permanent,3600\nok-3,forever,\nok-4,temporary,30\n";
+        let csv = "scene,kind,expire_seconds\nok-1,,\n,temporary,\n200000,permanent,\nok-1,,\n\nok-2,permanent,3600\nok-3,forever,\nok-4,temporary,30\n";
 
         let errors = row_errors(BatchRequest::from_csv(csv, temporary()).unwrap_err());
 
         let lines: Vec<usize> = errors.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [3, 4, 5, 6, 7, 8], "{errors:?}");
+        // Line 6 is blank, and counted.
+        assert_eq!(lines, [3, 4, 5, 7, 8, 9], "{errors:?}");
         assert!(errors[0].1.contains("empty"), "{errors:?}");
         assert!(errors[1].1.contains("1 to 100000"), "{errors:?}");
         assert!(errors[2].1.contains("given already at 2"), "{errors:?}");

@@ -15,7 +15,7 @@ pub use answers::ErrorAnswers;
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::codes::CodeError;
-use crate::domain::{InvalidRequest, InvalidSettings, InvalidStatsQuery};
+use crate::domain::{InvalidBatch, InvalidRequest, InvalidSettings, InvalidStatsQuery};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::stats::PastTheEnd;
 use crate::store::StoreError;
@@ -29,6 +29,10 @@ pub enum AppError {
         message: String,
         allowed: &'static str,
     },
+    /// 400: a batch of codes with invalid rows (each named) or not a batch at all. Nothing
+    /// was stored.
+    #[error("{0}")]
+    BadBatch(InvalidBatch),
     /// 502 when WeChat refused, broke or could not be reached; 504 when it was too slow.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -78,7 +82,7 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::BadRequest { .. } | AppError::BadBatch(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::SignInRequired | AppError::UnnamedUser => StatusCode::UNAUTHORIZED,
@@ -100,9 +104,10 @@ impl AppError {
     /// A headline for the page.
     fn title(&self) -> &'static str {
         match self {
-            AppError::BadRequest { .. } | AppError::TooLarge { .. } | AppError::TooSlow { .. } => {
-                "This request is not valid"
-            }
+            AppError::BadRequest { .. }
+            | AppError::BadBatch(_)
+            | AppError::TooLarge { .. }
+            | AppError::TooSlow { .. } => "This request is not valid",
             AppError::SignInRequired | AppError::UnnamedUser => "Sign in to scene-qr",
             AppError::Forbidden(_) => "This request is not allowed",
             AppError::NotFound(_) => "There is no page here",
@@ -132,6 +137,7 @@ impl AppError {
     fn hint(&self) -> Option<&'static str> {
         match self {
             AppError::BadRequest { allowed, .. } => Some(allowed),
+            AppError::BadBatch(_) => Some(InvalidBatch::ALLOWED),
             AppError::SignInRequired | AppError::Forbidden(_) => None,
             AppError::UnnamedUser => {
                 Some("The sign-in proxy must set the user header that SCENE_QR_AUTH_HEADER names.")
@@ -189,6 +195,7 @@ impl AppError {
     fn log(&self) {
         match self {
             AppError::BadRequest { message, .. } => log::debug!("bad request: {message}"),
+            AppError::BadBatch(invalid) => log::debug!("bad batch: {invalid}"),
             AppError::TooLarge { .. } | AppError::TooSlow { .. } => log::debug!("{self}"),
             AppError::SignInRequired | AppError::UnnamedUser => log::debug!("{self}"),
             AppError::Forbidden(why) => log::warn!("forbidden: {why}"),
@@ -331,6 +338,11 @@ impl AppError {
         if let (Some((code, msg)), Some(map)) = (self.errcode(), body.as_object_mut()) {
             map.insert("errcode".into(), json!(code));
             map.insert("errmsg".into(), json!(msg));
+        }
+        if let (AppError::BadBatch(InvalidBatch::Rows(rows)), Some(map)) =
+            (self, body.as_object_mut())
+        {
+            map.insert("rows".into(), json!(rows));
         }
         let mut response = HttpResponse::build(self.status()).json(body);
         self.decorate(&mut response);

@@ -1,8 +1,10 @@
 //! HTTP routes. Each module is one feature; [`configure`] mounts them all.
 
 mod assets;
+mod batches;
 mod body;
 pub mod callback;
+mod download;
 mod health;
 mod home;
 mod labels;
@@ -20,6 +22,7 @@ use actix_web::http::header::{HOST, ORIGIN};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, guard, web};
 use time::UtcOffset;
 
+use crate::batches::Batches;
 use crate::codes::CodeService;
 use crate::domain::Lifetime;
 use crate::error::AppError;
@@ -33,6 +36,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub codes: Arc<CodeService>,
+    pub batches: Batches,
     pub store: Store,
     /// Lifetime of temporary codes that do not ask for one.
     pub default_lifetime: Lifetime,
@@ -105,6 +109,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
                 .route(web::get().to(callback::handshake))
                 .route(web::post().to(callback::receive)),
         )
+        .route("/api/batches", web::post().to(batches::create_json))
+        .service(get_only("/api/batches/{id}", batches::status_json))
+        .service(get_only("/batches/new", batches::new_page))
+        .route("/batches/preview", web::post().to(batches::preview))
+        .route("/batches", web::post().to(batches::create))
+        .service(get_only("/batches/{id}/print", batches::sheet))
+        // `{id}` for the batch's page, `{id}.zip` for its archive.
+        .service(get_only("/batches/{file}", batches::page_or_archive))
         .service(get_only("/status", status::page))
         .service(get_only("/api/status", status::json))
         .service(get_only("/healthz", health::check))

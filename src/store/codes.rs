@@ -60,7 +60,7 @@ where
 
 /// A column whose value makes no sense to this version: a read error, like any other
 /// value that does not decode.
-fn undecodable(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(super) fn undecodable(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(Box::new(error)))
 }
 
@@ -281,7 +281,7 @@ impl Store {
     }
 
     /// The recorded code `code` may be answered with, if it is still servable.
-    async fn recorded_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
+    pub async fn recorded_code(&self, code: &CodeRequest) -> Result<Option<Ticket>, StoreError> {
         let lifetime = match code.kind {
             Kind::Temporary(lifetime) => Some(i64::from(lifetime.seconds())),
             Kind::Permanent => None,

@@ -18,6 +18,7 @@ macro_rules! on_reader {
 }
 
 mod aggregates;
+pub mod batches;
 pub mod codes;
 pub mod labels;
 pub mod migrations;

@@ -112,6 +112,11 @@ pub(super) enum Job {
     },
     /// Every statistics aggregate computed again from the raw events.
     RebuildStatistics { done: oneshot::Sender<Outcome> },
+    /// A batch of codes stored, a row's outcome, or the batch's state.
+    Batch {
+        write: super::batches::BatchWrite,
+        done: oneshot::Sender<Outcome>,
+    },
 }
 
 /// What a committed job wrote: one outcome, one per event, or how many events it added.
@@ -173,6 +178,7 @@ impl Job {
             Job::Event { done, .. }
             | Job::Code { done, .. }
             | Job::SceneSettings { done, .. }
+            | Job::Batch { done, .. }
             | Job::RebuildStatistics { done } => {
                 let _ = done.send(outcome.map(Written::one));
             }
@@ -530,6 +536,10 @@ async fn write_one(
         }
         Job::RebuildStatistics { .. } => {
             super::aggregates::rebuild(connection, offset_seconds).await?;
+            Ok(Written::One(Stored::New))
+        }
+        Job::Batch { write, .. } => {
+            super::batches::write_batch::<sqlx::Sqlite>(connection, write).await?;
             Ok(Written::One(Stored::New))
         }
     }

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP, against the WeChat emulator on loopback.
 
 mod bad_input;
+mod batches;
 mod browser;
 mod caching;
 mod callback;
