@@ -243,6 +243,11 @@ impl Application {
         });
         let result = server.await;
         batch_runner.abort();
+        if let Err(e) = store.release_held_work().await {
+            log::warn!(
+                "batches and codes this process was making wait for their lease to run out: {e}"
+            );
+        }
         if let Some(emulator) = emulator {
             emulator.stop(true).await;
         }

@@ -40,7 +40,7 @@ const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the lease on a batch is renewed while rows are made (well within
 /// [`crate::store::batches::BATCH_LEASE_MS`]).
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// What staff see before a batch is created.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -309,7 +309,7 @@ impl ItemRecord {
 
 /// How long a process's lease on a batch lasts without being renewed: a replica that died
 /// mid-batch leaves it to another within this.
-pub const BATCH_LEASE_MS: i64 = 30_000;
+pub const BATCH_LEASE_MS: i64 = 20_000;
 
 impl Store {
     /// Stores a new batch of `rows` as `id`, queued; returns once it is committed.
@@ -389,6 +389,25 @@ impl Store {
         .execute(database.pool())
         .await?;
         Ok(taken.rows_affected() == 1)
+    }
+
+    /// Gives up this process's leases on batches and its claims of codes (it is stopping,
+    /// and a batch's row may have been cut short mid-create), so that another replica, or
+    /// this one restarted, goes on at once rather than after the leases.
+    pub async fn release_held_work(&self) -> Result<(), StoreError> {
+        if let Writes::Postgres(database, _) = &self.writes {
+            let mut transaction = database.pool().begin().await?;
+            sqlx::query("UPDATE batches SET runner = NULL, runner_until = NULL WHERE runner = $1")
+                .bind(&self.instance)
+                .execute(&mut *transaction)
+                .await?;
+            sqlx::query("DELETE FROM code_claims WHERE holder = $1")
+                .bind(&self.instance)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+        }
+        Ok(())
     }
 
     /// The batches with rows left to make, oldest first.
