@@ -341,3 +341,52 @@ async fn the_preview_counts_reused_codes_and_refused_rows_are_named_by_line() {
     assert!(page.contains("scene\nok\n\nok\n"), "{page}");
     assert_eq!(app.emulator.codes_created(), 1);
 }
+
+#[actix_web::test]
+async fn the_batch_page_refreshes_itself_until_done_and_then_offers_the_downloads() {
+    let app = spawn_app().await;
+    app.emulator
+        .set_delay(Api::QrcodeCreate, Duration::from_millis(300));
+    let rows = json!([
+        {"scene": "w-1", "label": "<b>一</b>"},
+        {"scene": "w-2", "label": "二"},
+        {"scene": "w-3", "label": "三"}
+    ]);
+    let id = submit(&app, json!({"kind": "permanent", "rows": rows})).await;
+
+    let running = app.get_owned(format!("/batches/{id}")).await;
+    progress_once(&app, &id, finished).await;
+    let done = app.get_owned(format!("/batches/{id}")).await;
+    let sheet = app.get_owned(format!("/batches/{id}/print")).await;
+
+    assert_eq!(running.status, 200);
+    assert!(
+        running
+            .text()
+            .contains(r#"<meta http-equiv="refresh" content="2">"#),
+        "{}",
+        running.text()
+    );
+    let page = done.text();
+    assert!(!page.contains("http-equiv"), "{page}");
+    assert!(
+        page.contains(&format!(r#"href="/batches/{id}.zip""#)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"href="/batches/{id}/print""#)),
+        "{page}"
+    );
+    assert!(
+        page.contains("&#60;b&#62;一&#60;/b&#62;"),
+        "the label is escaped: {page}"
+    );
+    assert!(!page.contains("<b>一"), "{page}");
+    assert_eq!(sheet.status, 200);
+    let sheet = sheet.text();
+    assert_eq!(sheet.matches(r#"<figure class="print-cell">"#).count(), 3);
+    assert_eq!(sheet.matches("data:image/svg+xml;base64,").count(), 3);
+    assert!(sheet.contains("二"), "{sheet}");
+    assert_eq!(app.get("/batches/not-a-batch").await.status, 404);
+    assert_eq!(app.get("/batches/not-a-batch.zip").await.status, 404);
+}

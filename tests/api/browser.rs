@@ -198,3 +198,117 @@ async fn a_scene_goes_from_the_form_to_a_loaded_code_to_a_counted_scan() {
     client.close().await.unwrap();
     assert!(screenshots().join("qr-page.png").exists());
 }
+
+/// Pages of a PDF, by its page objects (Chromium writes their dictionaries uncompressed).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| *w == needle).count();
+    count(b"/Type /Page") - count(b"/Type /Pages")
+}
+
+#[actix_web::test]
+async fn a_batch_goes_from_a_pattern_to_a_preview_to_twelve_codes_per_printed_a4_page() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium and chromium-driver are missing; .ci/run installs them"
+        );
+        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+        return;
+    }
+    let app = spawn_app_with(|s| {
+        s.appid = None;
+        s.appsecret = None;
+        s.push_token = None;
+    })
+    .await;
+    let (_driver, driver_url) = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver_url, profile.path()).await;
+
+    // The pattern, for printing: the preview, then the button that creates the batch.
+    client
+        .goto(&format!("{}/batches/new", app.address))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("pattern"))
+        .await
+        .unwrap()
+        .send_keys("海报-{01..14}")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=kind][value=permanent]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::XPath("//button[text()='Preview']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let create = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//button[text()='Create 14 codes']"))
+        .await
+        .expect("the preview's button");
+    screenshot(&client, "batch-preview.png").await;
+    create.click().await.unwrap();
+
+    // The batch's page refreshes by itself until every code is made.
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath("//h1[text()='Done']"))
+        .await
+        .expect("the batch to be done");
+    screenshot(&client, "batch-done.png").await;
+    client
+        .find(Locator::LinkText("Print sheet (A4)"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the print sheet's images", || async {
+        client
+            .execute(
+                "const imgs = [...document.querySelectorAll('.print-cell img')]; \
+                 return imgs.filter(i => i.complete && i.naturalWidth > 0).length;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            == Some(14)
+    })
+    .await;
+    let first = client
+        .find(Locator::Css(".print-cell figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains("海报-01"), "{first}");
+    screenshot(&client, "batch-print-sheet.png").await;
+    let pdf = client
+        .print(
+            fantoccini::wd::PrintConfiguration::builder()
+                .shrink_to_fit(false)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .expect("a PDF of the sheet");
+    std::fs::write(screenshots().join("batch-print-sheet.pdf"), &pdf).unwrap();
+
+    // Fourteen codes, twelve to a page: two A4 pages.
+    assert_eq!(pdf_pages(&pdf), 2);
+    client.close().await.unwrap();
+}
