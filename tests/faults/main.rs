@@ -22,6 +22,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod batch_kill;
 mod connection_flood;
 mod disk_full;
 mod forwarded_headers;
