@@ -30,6 +30,8 @@ pub struct HomePage<'a> {
     /// The form as last submitted, with what was wrong with it.
     pub form: &'a HomeForm,
     pub error: Option<String>,
+    /// Permanent codes used of the account's 100,000, when the database could say.
+    pub permanent_used: Option<u64>,
 }
 
 /// The home page form's fields, kept as typed so that a refused form comes back filled in.

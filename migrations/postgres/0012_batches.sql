@@ -29,3 +29,8 @@ CREATE TABLE batch_rows (
     message        TEXT,                        -- for a failed row
     PRIMARY KEY (batch_id, position)
 );
+
+-- Permanent codes by scene, for the count of the account's 100,000 used (the New batch page,
+-- the status page): at most 100,000 entries to count, however many temporary codes the
+-- inventory holds.
+CREATE INDEX codes_permanent ON codes (scene_type, scene) WHERE kind = 'permanent';

@@ -9,7 +9,7 @@ use crate::domain::CodeRequest;
 use crate::pages::{HomeForm, HomePage, render};
 
 pub async fn page(state: web::Data<AppState>) -> HttpResponse {
-    home(&state, &HomeForm::default(), None, StatusCode::OK)
+    home(&state, &HomeForm::default(), None, StatusCode::OK).await
 }
 
 /// The form's target: turns its fields into a code's canonical address and redirects there,
@@ -45,11 +45,13 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Ok(code) => HttpResponse::SeeOther()
             .insert_header((LOCATION, format!("/qrcode?{}", code.query_string())))
             .finish(),
-        Err(e) => home(&state, &form, Some(e.to_string()), StatusCode::BAD_REQUEST),
+        Err(e) => home(&state, &form, Some(e.to_string()), StatusCode::BAD_REQUEST).await,
     }
 }
 
-fn home(
+/// The page, with the permanent codes used so far beside the choice of a permanent code
+/// (left out when the database cannot say: the form works without it).
+async fn home(
     state: &AppState,
     form: &HomeForm,
     error: Option<String>,
@@ -62,6 +64,7 @@ fn home(
             default_lifetime: state.default_lifetime.seconds(),
             form,
             error,
+            permanent_used: state.store.permanent_codes_used().await.ok(),
         },
     )
 }

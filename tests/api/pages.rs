@@ -142,6 +142,10 @@ async fn pages_in_live_mode_carry_no_sandbox_badge() {
 async fn the_home_form_asks_whether_the_code_is_for_printing_and_warns_against_printing_a_temporary_one()
  {
     let app = spawn_app().await;
+    for scene in ["a", "b"] {
+        let path = format!("/api/qrcode?scene_str={scene}&permanent=true");
+        assert_eq!(app.get_owned(path).await.status, 200);
+    }
 
     let page = app.get("/").await.text();
 
@@ -149,7 +153,8 @@ async fn the_home_form_asks_whether_the_code_is_for_printing_and_warns_against_p
         "<strong>For a short time</strong>",
         "Not for print",
         "<strong>For printing</strong>: a permanent code, never expires",
-        "<a href=\"/status\">see how many are left</a>",
+        "none can be deleted: 2 used so far, <a href=\"/status\">see the account's budgets</a>",
+        "<a href=\"/batches/new\">Make a batch</a>",
     ] {
         assert!(page.contains(shown), "{shown} missing from the home page");
     }
