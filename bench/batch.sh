@@ -29,7 +29,7 @@ wait_for "http://127.0.0.1:$EMU_PORT/emulator/calls" $!
 SCENE_QR_LISTEN=127.0.0.1:$PORT DATABASE_URL="sqlite://$work/batch.db" \
   WECHAT_APPID=$APPID WECHAT_APPSECRET=$SECRET \
   WECHAT_API_BASE=http://127.0.0.1:$EMU_PORT WECHAT_MP_BASE=http://127.0.0.1:$EMU_PORT \
-  RUST_LOG=warn "$BINARIES/scene-qr" 2>"$work/scene-qr.log" &
+  SCENE_QR_PERMANENT=allow RUST_LOG=warn "$BINARIES/scene-qr" 2>"$work/scene-qr.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$PORT/healthz" $!
 
