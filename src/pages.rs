@@ -63,6 +63,18 @@ pub struct QrCodePage {
     pub stats_href: String,
     /// For the sandbox's "simulate scan" buttons.
     pub ticket: String,
+    /// A temporary code in its last week warns against printing it.
+    pub last_week: Option<LastWeekWarning>,
+}
+
+/// The warning on the page of a temporary code in its last week: a poster outlives it.
+pub struct LastWeekWarning {
+    /// How long it has left, rounded up: "3 days", "1 day".
+    pub within: String,
+    /// The page of the same scene's permanent code, where one can be made.
+    pub permanent_href: Option<String>,
+    /// Why no permanent code is offered, when none is.
+    pub no_permanent: &'static str,
 }
 
 #[derive(Template)]

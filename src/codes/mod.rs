@@ -35,7 +35,7 @@ mod worker_answers;
 
 use allowance::Allowance;
 pub use allowance::NewCodeAllowance;
-use entry::{CodeEntry, RENDERED_BUDGET_BYTES, RenderedBudget};
+use entry::{CodeEntry, PageStamp, RENDERED_BUDGET_BYTES, RenderedBudget};
 pub use rendering::{AnswerKind, Presentation, RenderFailure, file_stem};
 use ticket_cache::TicketCache;
 use worker_answers::WorkerAnswers;
@@ -257,16 +257,20 @@ impl CodeService {
         }
     }
 
-    /// The answer of `kind` kept in `entry`, or rendered now and kept.
+    /// The answer of `kind` kept in `entry`, or rendered now and kept, with the stamp it
+    /// was rendered under.
     async fn rendered(
         &self,
         entry: &CodeEntry,
         code: &CodeRequest,
         kind: AnswerKind,
         generation: u64,
-    ) -> Result<Bytes, CodeError> {
-        if let Some(body) = entry.answer(kind, generation) {
-            return Ok(body);
+    ) -> Result<(Bytes, PageStamp), CodeError> {
+        // One clock reading decides both which kept page may be served and which warning a
+        // new one shows, so a page is never kept under a stamp it was not rendered with.
+        let stamp = entry.stamp(kind, generation);
+        if let Some(body) = entry.answer(kind, stamp) {
+            return Ok((body, stamp));
         }
         let unrendered = |failure| CodeError::Unrendered(Arc::new(failure));
         let label = match kind {
@@ -279,10 +283,10 @@ impl CodeService {
         };
         let body = self
             .presentation
-            .render(kind, code, &entry.ticket, label)
+            .render(kind, code, &entry.ticket, label, stamp.last_week)
             .map_err(unrendered)?;
-        entry.keep(kind, generation, &body);
-        Ok(body)
+        entry.keep(kind, stamp, &body);
+        Ok((body, stamp))
     }
 
     fn has_unrecorded(&self, code: &CodeRequest) -> bool {
@@ -409,8 +413,8 @@ impl WorkerCodes {
         client: impl FnOnce() -> String,
     ) -> Result<Bytes, CodeError> {
         let entry = self.shared.entry(&self.wechat, code, client).await?;
-        let body = self.shared.rendered(&entry, code, kind, generation).await?;
-        self.own.keep(code, &entry.ticket, kind, generation, &body);
+        let (body, stamp) = self.shared.rendered(&entry, code, kind, generation).await?;
+        self.own.keep(code, &entry.ticket, kind, stamp, &body);
         Ok(body)
     }
 }
@@ -425,6 +429,7 @@ mod tests {
         let presentation = Presentation {
             mp_base: "https://mp.weixin.qq.com".into(),
             layout: Layout { sandbox: false },
+            permanent_allowed: true,
         };
         let allowance = NewCodeAllowance {
             per_client: 0,
@@ -445,7 +450,7 @@ mod tests {
         let (one, two) = (service(store.clone()), service(store));
         let entry = one.entry_of(Ticket::created_now(604_800));
 
-        let json = one
+        let (json, _) = one
             .rendered(&entry, &code_one(), AnswerKind::Json, 0)
             .await
             .unwrap();
@@ -463,8 +468,8 @@ mod tests {
         let entry = codes.entry_of(Ticket::created_now(604_800));
 
         for kind in [AnswerKind::Png, AnswerKind::Svg] {
-            let first = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
-            let again = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
+            let (first, _) = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
+            let (again, _) = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
 
             assert!(!first.is_empty());
             // The same bytes, not an equal rendering: the second answer was not rendered.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CodeRequest, Kind, Scene, Ticket};
-use crate::pages::{Layout, QrCodePage, human_duration, scene_stats_path};
+use crate::domain::{CodeRequest, Kind, LastWeek, Scene, Ticket};
+use crate::pages::{LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path};
 use crate::render;
 
 /// What a code is asked for as.
@@ -46,6 +46,9 @@ pub struct Presentation {
     /// Base of the `showqrcode` image URL, without a trailing slash.
     pub mp_base: String,
     pub layout: Layout,
+    /// SCENE_QR_PERMANENT, resolved: whether a page may offer the permanent code of its
+    /// scene.
+    pub permanent_allowed: bool,
 }
 
 /// Why an answer could not be rendered: a fault of scene-qr (or of its database, for the
@@ -71,19 +74,21 @@ impl RenderFailure {
 
 impl Presentation {
     /// The answer of `kind` for `code` showing `ticket`; `label` is the scene's name among
-    /// staff, which only the page shows.
+    /// staff and `last_week` whether the code is in its last week, which only the page
+    /// shows.
     pub fn render(
         &self,
         kind: AnswerKind,
         code: &CodeRequest,
         ticket: &Ticket,
         label: Option<String>,
+        last_week: Option<LastWeek>,
     ) -> Result<Bytes, RenderFailure> {
         let failed =
             |cause: Box<dyn std::error::Error + Send + Sync>| RenderFailure { kind, cause };
         match kind {
             AnswerKind::Page => self
-                .page(code, ticket, label)
+                .page(code, ticket, label, last_week)
                 .render()
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
@@ -97,7 +102,13 @@ impl Presentation {
         }
     }
 
-    fn page(&self, code: &CodeRequest, ticket: &Ticket, label: Option<String>) -> QrCodePage {
+    fn page(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<String>,
+        last_week: Option<LastWeek>,
+    ) -> QrCodePage {
         let scene = code.scene.to_string();
         let expires_at = ticket.expires_at;
         QrCodePage {
@@ -122,6 +133,34 @@ impl Presentation {
             expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
             query: code.query_string(),
             file_stem: file_stem(code),
+            last_week: last_week.map(|last_week| self.last_week_warning(code, last_week)),
+        }
+    }
+
+    /// The warning against printing a code in its last week, with the way to a code for
+    /// print: the scene's permanent code, where this server makes one and the scene can
+    /// have one.
+    fn last_week_warning(&self, code: &CodeRequest, last_week: LastWeek) -> LastWeekWarning {
+        let within = match last_week.days {
+            1 => "1 day".to_string(),
+            days => format!("{days} days"),
+        };
+        let twin = code.permanent().filter(|_| self.permanent_allowed);
+        let no_permanent = match (&twin, self.permanent_allowed) {
+            (Some(_), _) => "",
+            (None, false) => {
+                "this server makes no permanent codes (SCENE_QR_PERMANENT), so ask its \
+                 administrator for one"
+            }
+            (None, true) => {
+                "permanent codes take scene numbers from 1 to 100000, so make one for another \
+                 scene"
+            }
+        };
+        LastWeekWarning {
+            within,
+            permanent_href: twin.map(|twin| format!("/qrcode?{}", twin.query_string())),
+            no_permanent,
         }
     }
 

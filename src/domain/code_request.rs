@@ -104,6 +104,20 @@ impl CodeRequest {
         }
     }
 
+    /// The permanent code of the same scene, for print; `None` when the scene is a number
+    /// above what permanent codes take ([`MAX_PERMANENT_SCENE_ID`]).
+    pub fn permanent(&self) -> Option<CodeRequest> {
+        if let Scene::Id(id) = self.scene
+            && id.get() > MAX_PERMANENT_SCENE_ID
+        {
+            return None;
+        }
+        Some(CodeRequest {
+            scene: self.scene.clone(),
+            kind: Kind::Permanent,
+        })
+    }
+
     /// Canonical query string of this code, for links between the page, the image and the JSON.
     pub fn query_string(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -529,6 +543,21 @@ mod tests {
             let code = parse(q).unwrap();
             assert_eq!(parse(&code.query_string()).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn the_permanent_twin_keeps_the_scene_if_a_permanent_code_can_carry_it() {
+        let twin = |q: &str| parse(q).unwrap().permanent().map(|c| c.query_string());
+
+        assert_eq!(
+            twin("scene_id=7&expire_seconds=60").as_deref(),
+            Some("scene_id=7&permanent=true")
+        );
+        assert_eq!(
+            twin("scene_str=shop-1").as_deref(),
+            Some("scene_str=shop-1&permanent=true")
+        );
+        assert_eq!(twin("scene_id=100001"), None);
     }
 
     #[test]

@@ -22,4 +22,4 @@ pub use stats_query::{
     DEFAULT_DAYS, InvalidStatsQuery, MAX_DAYS, MAX_SEARCH_CHARS, PAGE_ROWS, SortKey, StatsQuery,
     TimeRange, View,
 };
-pub use ticket::Ticket;
+pub use ticket::{LAST_WEEK, LastWeek, Ticket};

@@ -219,3 +219,45 @@ async fn a_temporary_codes_page_prints_its_expiry_in_large_type_and_a_permanent_
     assert!(stylesheet.contains(".print-expiry { display: none; }"));
     assert!(stylesheet.contains(".print-expiry { display: block; font-size: 20pt;"));
 }
+
+#[actix_web::test]
+async fn a_code_with_less_than_a_week_left_warns_against_printing_it_and_a_longer_one_does_not() {
+    let app = spawn_app().await;
+
+    let three_days = app
+        .get("/qrcode?scene_id=8&expire_seconds=259200")
+        .await
+        .text();
+    let ten_days = app
+        .get("/qrcode?scene_id=8&expire_seconds=864000")
+        .await
+        .text();
+
+    assert!(
+        three_days.contains(r#"<div class="notice warning" role="alert">"#),
+        "{three_days}"
+    );
+    assert!(three_days.contains("This code stops working within 3 days (on 20"));
+    assert!(three_days.contains(
+        r#"Do not print it: <a href="/qrcode?scene_id=8&#38;permanent=true">make a permanent code for print</a>."#
+    ));
+    assert!(!ten_days.contains("notice warning"), "{ten_days}");
+    assert!(!ten_days.contains("Do not print it"));
+}
+
+#[actix_web::test]
+async fn a_scene_too_large_for_a_permanent_code_is_warned_without_a_link() {
+    let app = spawn_app().await;
+
+    let page = app
+        .get("/qrcode?scene_id=100001&expire_seconds=3600")
+        .await
+        .text();
+
+    assert!(
+        page.contains("This code stops working within 1 day"),
+        "{page}"
+    );
+    assert!(page.contains("permanent codes take scene numbers from 1 to 100000"));
+    assert!(!page.contains("permanent=true"));
+}
