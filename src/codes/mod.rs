@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::domain::{CodeRequest, Ticket};
+use crate::domain::{CodeRequest, ImageRequest, Ticket};
 use crate::store::codes::{CLAIM_LEASE, Claim};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -116,6 +116,11 @@ const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
 /// How often a process waiting for another's new code looks for it.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 
+/// At most this many images of a chosen size are drawn at once, whoever asks: a 4096-pixel
+/// one holds 16 MB of pixels while it is drawn (three times that in colour) and keeps a core
+/// busy, so clients asking for many at once wait their turn instead of taking the memory.
+const DRAWN_AT_ONCE: usize = 2;
+
 /// The caches and allowances of codes, shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
@@ -129,6 +134,8 @@ pub struct CodeService {
     /// Bytes of answers the cached entries keep.
     rendered_budget: Arc<RenderedBudget>,
     presentation: Presentation,
+    /// Permits to draw an image of a chosen size ([`DRAWN_AT_ONCE`]).
+    drawing: tokio::sync::Semaphore,
 }
 
 impl CodeService {
@@ -155,6 +162,7 @@ impl CodeService {
             unrecorded: Mutex::new(HashMap::new()),
             rendered_budget: Arc::new(RenderedBudget::new(RENDERED_BUDGET_BYTES)),
             presentation,
+            drawing: tokio::sync::Semaphore::new(DRAWN_AT_ONCE),
         }
     }
 
@@ -289,6 +297,33 @@ impl CodeService {
         Ok((body, stamp))
     }
 
+    /// The image `request` asks for beyond the kept download, drawn for this request alone:
+    /// kept, every size a client names would be a new entry to hold.
+    async fn drawn(&self, entry: &CodeEntry, request: &ImageRequest) -> Result<Bytes, CodeError> {
+        let kind = AnswerKind::from(request.format);
+        let unrendered = |failure| CodeError::Unrendered(Arc::new(failure));
+        if let Some(size) = request.size {
+            let job = self.presentation.sized_png(&entry.ticket, size);
+            let _permit = self
+                .drawing
+                .acquire()
+                .await
+                .map_err(|e| unrendered(RenderFailure::new(kind, e)))?;
+            return actix_web::rt::task::spawn_blocking(job)
+                .await
+                .map_err(|e| unrendered(RenderFailure::new(kind, e)))?
+                .map_err(unrendered);
+        }
+        let label = self
+            .store
+            .label(&request.code.scene.to_string())
+            .await
+            .map_err(|e| unrendered(RenderFailure::new(kind, e)))?;
+        self.presentation
+            .captioned_svg(&request.code, &entry.ticket, label.as_deref())
+            .map_err(unrendered)
+    }
+
     fn has_unrecorded(&self, code: &CodeRequest) -> bool {
         self.unrecorded_tickets().contains_key(code)
     }
@@ -403,6 +438,26 @@ impl WorkerCodes {
         }
         // Boxed: only a code this worker has not served lately comes here.
         Box::pin(self.answer_from_shared(code, kind, generation, client)).await
+    }
+
+    /// The image `request` asks for, for `client`: the download the page links to comes from
+    /// the caches as any answer does; one of a chosen size or with a caption is drawn for
+    /// this request alone.
+    pub async fn image(
+        &self,
+        request: &ImageRequest,
+        client: impl FnOnce() -> String,
+    ) -> Result<Bytes, CodeError> {
+        if request.is_plain() {
+            return self
+                .answer(&request.code, request.format.into(), client)
+                .await;
+        }
+        let entry = self
+            .shared
+            .entry(&self.wechat, &request.code, client)
+            .await?;
+        self.shared.drawn(&entry, request).await
     }
 
     async fn answer_from_shared(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CodeRequest, Kind, LastWeek, Scene, Ticket};
+use crate::domain::{CodeRequest, ImageFormat, Kind, LastWeek, PngSize, Scene, Ticket};
 use crate::pages::{LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path};
 use crate::render;
 
@@ -30,12 +30,31 @@ impl AnswerKind {
         }
     }
 
+    /// The file name extension of a download of this kind.
+    pub fn extension(self) -> &'static str {
+        match self {
+            AnswerKind::Page => "html",
+            AnswerKind::Json => "json",
+            AnswerKind::Png => "png",
+            AnswerKind::Svg => "svg",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             AnswerKind::Page => "page",
             AnswerKind::Json => "JSON",
             AnswerKind::Png => "PNG",
             AnswerKind::Svg => "SVG",
+        }
+    }
+}
+
+impl From<ImageFormat> for AnswerKind {
+    fn from(format: ImageFormat) -> Self {
+        match format {
+            ImageFormat::Png => AnswerKind::Png,
+            ImageFormat::Svg => AnswerKind::Svg,
         }
     }
 }
@@ -100,6 +119,38 @@ impl Presentation {
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
         }
+    }
+
+    /// The drawing of a PNG of `size` showing `ticket`, as a job to run away from the
+    /// worker's thread: a large one takes a core for a moment.
+    pub fn sized_png(
+        &self,
+        ticket: &Ticket,
+        size: PngSize,
+    ) -> impl FnOnce() -> Result<Bytes, RenderFailure> + Send + 'static {
+        let url = ticket.url.clone();
+        move || {
+            render::png_sized(&url, size.pixels())
+                .map(Bytes::from)
+                .map_err(|e| RenderFailure::new(AnswerKind::Png, e))
+        }
+    }
+
+    /// The SVG of `ticket` with the scene and its `label` written under the code.
+    pub fn captioned_svg(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<&str>,
+    ) -> Result<Bytes, RenderFailure> {
+        let scene = code.scene.to_string();
+        let caption = render::Caption {
+            label,
+            scene: &scene,
+        };
+        render::svg_captioned(&ticket.url, caption)
+            .map(Bytes::from)
+            .map_err(|e| RenderFailure::new(AnswerKind::Svg, e))
     }
 
     fn page(

@@ -137,15 +137,31 @@ impl CodeRequest {
     /// Parses the query of `/qrcode`, `/api/qrcode`, `/qrcode.png` and `/qrcode.svg`.
     /// `default_lifetime` applies to temporary codes that do not name one.
     pub fn from_query(query: &str, default_lifetime: Lifetime) -> Result<Self, InvalidRequest> {
+        Self::from_query_and(query, default_lifetime, |_, _| false)
+    }
+
+    /// [`CodeRequest::from_query`] for a route that takes parameters of its own beside the
+    /// code's: `extra` is offered each parameter a code does not take, and says whether it
+    /// took it; one it did not take is refused as unknown.
+    pub fn from_query_and<'q>(
+        query: &'q str,
+        default_lifetime: Lifetime,
+        extra: impl FnMut(&str, Cow<'q, str>) -> bool,
+    ) -> Result<Self, InvalidRequest> {
         match plain_pairs(query) {
-            Some(pairs) => Self::from_pairs(pairs, default_lifetime),
-            None => Self::from_pairs(form_urlencoded::parse(query.as_bytes()), default_lifetime),
+            Some(pairs) => Self::from_pairs(pairs, default_lifetime, extra),
+            None => Self::from_pairs(
+                form_urlencoded::parse(query.as_bytes()),
+                default_lifetime,
+                extra,
+            ),
         }
     }
 
     fn from_pairs<'q>(
         pairs: impl Iterator<Item = (Cow<'q, str>, Cow<'q, str>)>,
         default_lifetime: Lifetime,
+        mut extra: impl FnMut(&str, Cow<'q, str>) -> bool,
     ) -> Result<Self, InvalidRequest> {
         let mut scene_id = None;
         let mut scene_str = None;
@@ -158,6 +174,9 @@ impl CodeRequest {
                 "permanent" => &mut permanent,
                 "expire_seconds" => &mut expire_seconds,
                 _ => {
+                    if extra(&name, value) {
+                        continue;
+                    }
                     return Err(InvalidRequest::UnknownParameter {
                         name: truncate(&name, 40),
                     });
@@ -373,7 +392,7 @@ fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, InvalidReque
 }
 
 /// Keeps echoed input short, so an error page never repeats a megabyte of query string.
-fn truncate(s: &str, max_chars: usize) -> String {
+pub(super) fn truncate(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
         s.to_string()
     } else {

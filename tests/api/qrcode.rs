@@ -261,3 +261,130 @@ async fn a_scene_too_large_for_a_permanent_code_is_warned_without_a_link() {
     assert!(page.contains("permanent codes take scene numbers from 1 to 100000"));
     assert!(!page.contains("permanent=true"));
 }
+
+/// What rqrr reads in a PNG, if it finds exactly one code.
+fn scanned(png: &[u8]) -> Option<String> {
+    let image = image::load_from_memory(png).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    let [grid] = grids.as_slice() else {
+        return None;
+    };
+    grid.decode().ok().map(|(_, content)| content)
+}
+
+#[actix_web::test]
+async fn a_png_of_300_pixels_is_300_pixels_square_with_a_quiet_zone_and_scans_to_the_url() {
+    let app = spawn_app().await;
+    let url = app.get("/api/qrcode?scene_id=11").await.json()["url"].clone();
+
+    let png = app.get("/qrcode.png?scene_id=11&size=300").await;
+
+    assert_eq!(png.status, 200, "{}", png.text());
+    assert_eq!(png.content_type(), "image/png");
+    let image = image::load_from_memory(&png.body).unwrap().to_luma8();
+    assert_eq!(image.dimensions(), (300, 300));
+    assert_eq!(scanned(&png.body).as_deref(), url.as_str());
+    // A WeChat url is a version 3 or 4 code (29 or 33 modules): 41 modules with the quiet
+    // zone, so modules of 7 pixels at most, and 4 modules are at least 28 pixels of white.
+    for i in 0..300 {
+        for edge in 0..28 {
+            for (x, y) in [(i, edge), (edge, i), (i, 299 - edge), (299 - edge, i)] {
+                assert_eq!(image.get_pixel(x, y).0, [255], "at ({x}, {y})");
+            }
+        }
+    }
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 1);
+}
+
+#[actix_web::test]
+async fn a_print_size_of_8_cm_is_945_pixels_at_300_dpi() {
+    let app = spawn_app().await;
+
+    let png = app.get("/qrcode.png?scene_str=door&size=8cm").await;
+
+    assert_eq!(png.status, 200, "{}", png.text());
+    let image = image::load_from_memory(&png.body).unwrap();
+    assert_eq!((image.width(), image.height()), (945, 945));
+    assert!(scanned(&png.body).is_some());
+}
+
+#[actix_web::test]
+async fn a_bad_size_is_refused_naming_the_allowed_forms_before_wechat_is_asked() {
+    let app = spawn_app().await;
+
+    for size in ["0", "99999", "abc", "8in"] {
+        let response = app
+            .get_owned(format!("/qrcode.png?scene_id=12&size={size}"))
+            .await;
+
+        assert_eq!(response.status, 400, "{size}");
+        let page = response.text();
+        assert!(
+            page.contains("whole pixels from 128 to 4096") && page.contains("cm or mm"),
+            "{size}: {page}"
+        );
+    }
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 0);
+}
+
+#[actix_web::test]
+async fn the_png_without_a_size_is_the_kept_download() {
+    let app = spawn_app().await;
+
+    let first = app.get("/qrcode.png?scene_id=13").await;
+    let sized = app.get("/qrcode.png?scene_id=13&size=500").await;
+    let again = app.get("/qrcode.png?scene_id=13").await;
+
+    assert_eq!(first.body, again.body);
+    assert_ne!(first.body, sized.body);
+    assert_eq!(app.emulator.calls(Api::QrcodeCreate), 1);
+}
+
+#[actix_web::test]
+async fn a_captioned_svg_writes_the_label_and_the_scene_under_the_code() {
+    let app = spawn_app().await;
+    let saved = app
+        .put(
+            "/api/scenes/shop-12",
+            r#"{"label": "海报 <东门> & 2"}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.text());
+
+    let svg = app
+        .get("/qrcode.svg?scene_str=shop-12&permanent=true&caption=1")
+        .await;
+    let plain = app
+        .get("/qrcode.svg?scene_str=shop-12&permanent=true")
+        .await;
+
+    assert_eq!(svg.status, 200, "{}", svg.text());
+    assert_eq!(svg.content_type(), "image/svg+xml");
+    let text = svg.text();
+    assert!(text.contains(">海报 &lt;东门&gt; &amp; 2</text>"), "{text}");
+    assert!(text.contains(">Scene shop-12</text>"));
+    assert!(!plain.text().contains("<text"));
+}
+
+#[actix_web::test]
+async fn an_option_of_the_other_format_is_refused() {
+    let app = spawn_app().await;
+
+    let captioned_png = app.get("/qrcode.png?scene_id=14&caption=1").await;
+    let sized_svg = app.get("/qrcode.svg?scene_id=14&size=300").await;
+
+    assert_eq!(captioned_png.status, 400);
+    assert!(
+        captioned_png
+            .text()
+            .contains("caption applies to /qrcode.svg only")
+    );
+    assert_eq!(sized_svg.status, 400);
+    assert!(
+        sized_svg
+            .text()
+            .contains("size applies to /qrcode.png only")
+    );
+}
