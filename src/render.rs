@@ -7,6 +7,11 @@ use image::{GrayImage, ImageEncoder, Luma, codecs::png::PngEncoder};
 use qrcode::QrCode;
 use qrcode::render::svg;
 
+use crate::domain::Colour;
+
+mod branding;
+pub use branding::{Branding, BrandingError};
+
 /// Pixels per module of the PNG: about 10 cm at 300 dpi for a typical WeChat URL, large
 /// enough to print a poster from.
 const PNG_MODULE_PIXELS: u32 = 12;
@@ -64,6 +69,17 @@ struct Layout {
 }
 
 impl Layout {
+    /// The download's layout: [`PNG_MODULE_PIXELS`] a module, and the image's pixels on a
+    /// side.
+    fn download(code: &QrCode) -> (Self, u32) {
+        let layout = Self {
+            module: PNG_MODULE_PIXELS,
+            offset: QUIET_ZONE_MODULES * PNG_MODULE_PIXELS,
+        };
+        let pixels = (modules(code) + 2 * QUIET_ZONE_MODULES) * PNG_MODULE_PIXELS;
+        (layout, pixels)
+    }
+
     /// The largest whole-pixel modules that fit `code` and its quiet zone in `pixels`.
     fn fitting(code: &QrCode, pixels: u32) -> Result<Self, RenderError> {
         let width = modules(code);
@@ -134,25 +150,33 @@ const SVG_MODULE_UNITS: u32 = 8;
 /// be Chinese); a long line is set smaller so that it stays within the code's width.
 pub fn svg_captioned(url: &str, caption: Caption<'_>) -> Result<String, RenderError> {
     let code = QrCode::new(url.as_bytes())?;
-    let width = (modules(&code) + 2 * QUIET_ZONE_MODULES) * SVG_MODULE_UNITS;
-    let base_font = width / 12;
-    let scene_line = format!("Scene {}", caption.scene);
-    let lines: Vec<(&str, u32, &str)> = caption
-        .label
-        .filter(|label| !label.trim().is_empty())
-        .map(|label| (label, fitting_font(label, base_font, width), "700"))
-        .into_iter()
-        .chain([(
-            scene_line.as_str(),
-            fitting_font(&scene_line, base_font * 4 / 5, width),
-            "400",
-        )])
-        .collect();
+    Ok(svg_document(
+        &code,
+        Some(caption),
+        Colour::BLACK,
+        Colour::WHITE,
+    ))
+}
+
+/// `code` as an SVG document in `dark` on `light`, with `caption` under it if any.
+fn svg_document(
+    code: &QrCode,
+    caption: Option<Caption<'_>>,
+    dark: Colour,
+    light: Colour,
+) -> String {
+    let width = (modules(code) + 2 * QUIET_ZONE_MODULES) * SVG_MODULE_UNITS;
+    let lines = caption
+        .map(|caption| caption_lines(caption, width))
+        .unwrap_or_default();
     let line_heights: u32 = lines.iter().map(|(_, font, _)| font * 3 / 2).sum();
     // The text starts below the whole quiet zone, which scanners need clear, and ends two
     // modules above the edge.
-    let height = width + line_heights + 2 * SVG_MODULE_UNITS;
-    let (dark, light) = ("#000", "#fff");
+    let height = if lines.is_empty() {
+        width
+    } else {
+        width + line_heights + 2 * SVG_MODULE_UNITS
+    };
     let mut svg = String::with_capacity(8 * 1024);
     // Writing to a String cannot fail.
     let _ = write!(
@@ -169,7 +193,7 @@ pub fn svg_captioned(url: &str, caption: Caption<'_>) -> Result<String, RenderEr
         light = light,
         dark = dark,
     );
-    svg_modules(&code, &mut svg);
+    svg_modules(code, &mut svg);
     svg.push_str(r#""/>"#);
     let mut baseline = width;
     for (text, font, weight) in lines {
@@ -178,17 +202,37 @@ pub fn svg_captioned(url: &str, caption: Caption<'_>) -> Result<String, RenderEr
             svg,
             r#"<text x="{x}" y="{baseline}" text-anchor="middle" font-family="sans-serif" font-size="{font}" font-weight="{weight}" fill="{dark}">{text}</text>"#,
             x = width / 2,
-            text = xml_text(text),
+            text = xml_text(&text),
         );
         baseline += font / 2;
     }
     svg.push_str("</svg>");
-    Ok(svg)
+    svg
+}
+
+/// The lines of `caption` with their font sizes and weights: the label in bold, if the
+/// scene has one, then the scene.
+fn caption_lines(caption: Caption<'_>, width: u32) -> Vec<(String, u32, &'static str)> {
+    let base_font = width / 12;
+    let scene_line = format!("Scene {}", caption.scene);
+    let scene_font = fitting_font(&scene_line, base_font * 4 / 5, width);
+    caption
+        .label
+        .filter(|label| !label.trim().is_empty())
+        .map(|label| {
+            (
+                label.to_string(),
+                fitting_font(label, base_font, width),
+                "700",
+            )
+        })
+        .into_iter()
+        .chain([(scene_line, scene_font, "400")])
+        .collect()
 }
 
 /// The dark modules of `code` as path data, one rectangle per run of dark modules in a row.
 fn svg_modules(code: &QrCode, path: &mut String) {
-    let width = modules(code);
     let colours = code.to_colors();
     let unit = SVG_MODULE_UNITS;
     for (y, row) in colours.chunks(code.width()).enumerate() {
@@ -211,7 +255,6 @@ fn svg_modules(code: &QrCode, path: &mut String) {
             let _ = write!(path, "M{left} {top}h{run}v{unit}h-{run}z");
         }
     }
-    debug_assert!(colours.len() == (width * width) as usize);
 }
 
 /// A font size at which `text` fits in `width` units, at most `font`: a wide (CJK)

@@ -132,6 +132,7 @@ impl Application {
             mp_base,
             layout,
             permanent_allowed: config.permanent_allowed,
+            branding: config.branding.map(Arc::new),
         };
         let codes = Arc::new(CodeService::new(
             store.clone(),

@@ -485,6 +485,7 @@ mod tests {
             mp_base: "https://mp.weixin.qq.com".into(),
             layout: Layout { sandbox: false },
             permanent_allowed: true,
+            branding: None,
         };
         let allowance = NewCodeAllowance {
             per_client: 0,

@@ -1,6 +1,8 @@
 //! The four answers a code is served as (its page, JSON for tools, PNG and SVG for
 //! download), each rendered from the ticket once and then kept with it.
 
+use std::sync::Arc;
+
 use askama::Template;
 use bytes::Bytes;
 use serde::Serialize;
@@ -9,7 +11,7 @@ use time::macros::format_description;
 
 use crate::domain::{CodeRequest, ImageFormat, Kind, LastWeek, PngSize, Scene, Ticket};
 use crate::pages::{LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path};
-use crate::render;
+use crate::render::{self, Branding};
 
 /// What a code is asked for as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct Presentation {
     /// SCENE_QR_PERMANENT, resolved: whether a page may offer the permanent code of its
     /// scene.
     pub permanent_allowed: bool,
+    /// SCENE_QR_LOGO and the colours: when set, the images are drawn with them.
+    pub branding: Option<Arc<Branding>>,
 }
 
 /// Why an answer could not be rendered: a fault of scene-qr (or of its database, for the
@@ -112,12 +116,18 @@ impl Presentation {
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
             AnswerKind::Json => Ok(self.json(code, ticket)),
-            AnswerKind::Png => render::png(&ticket.url)
-                .map(Bytes::from)
-                .map_err(|e| failed(e.into())),
-            AnswerKind::Svg => render::svg(&ticket.url)
-                .map(Bytes::from)
-                .map_err(|e| failed(e.into())),
+            AnswerKind::Png => match &self.branding {
+                Some(branding) => branding.png(&ticket.url, None),
+                None => render::png(&ticket.url),
+            }
+            .map(Bytes::from)
+            .map_err(|e| failed(e.into())),
+            AnswerKind::Svg => match &self.branding {
+                Some(branding) => branding.svg(&ticket.url, None),
+                None => render::svg(&ticket.url),
+            }
+            .map(Bytes::from)
+            .map_err(|e| failed(e.into())),
         }
     }
 
@@ -129,10 +139,14 @@ impl Presentation {
         size: PngSize,
     ) -> impl FnOnce() -> Result<Bytes, RenderFailure> + Send + 'static {
         let url = ticket.url.clone();
+        let branding = self.branding.clone();
         move || {
-            render::png_sized(&url, size.pixels())
-                .map(Bytes::from)
-                .map_err(|e| RenderFailure::new(AnswerKind::Png, e))
+            match branding {
+                Some(branding) => branding.png(&url, Some(size.pixels())),
+                None => render::png_sized(&url, size.pixels()),
+            }
+            .map(Bytes::from)
+            .map_err(|e| RenderFailure::new(AnswerKind::Png, e))
         }
     }
 
@@ -148,9 +162,12 @@ impl Presentation {
             label,
             scene: &scene,
         };
-        render::svg_captioned(&ticket.url, caption)
-            .map(Bytes::from)
-            .map_err(|e| RenderFailure::new(AnswerKind::Svg, e))
+        match &self.branding {
+            Some(branding) => branding.svg(&ticket.url, Some(caption)),
+            None => render::svg_captioned(&ticket.url, caption),
+        }
+        .map(Bytes::from)
+        .map_err(|e| RenderFailure::new(AnswerKind::Svg, e))
     }
 
     fn page(

@@ -2,6 +2,7 @@
 
 mod account_event;
 mod code_request;
+mod colour;
 mod image_request;
 mod scene_key;
 mod scene_settings;
@@ -13,6 +14,7 @@ pub use code_request::{
     CodeRequest, InvalidRequest, Kind, Lifetime, MAX_PERMANENT_SCENE_ID, Scene, SceneStr,
     SceneType, StoredCode, StoredKind, UnknownStoredValue,
 };
+pub use colour::Colour;
 pub use image_request::{ImageFormat, ImageRequest, InvalidImageRequest, PngSize};
 pub(crate) use scene_key::scene_rule;
 pub use scene_key::{InvalidScene, SceneKey};

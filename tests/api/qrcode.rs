@@ -1,9 +1,12 @@
 //! The code routes against a well-behaved WeChat: what is sent, what is shown.
 
+use std::time::Duration;
+
+use scene_qr::domain::Colour;
 use scene_qr::emulator::Api;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ChildApp, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn a_scene_id_page_embeds_the_showqrcode_image_with_the_ticket_url_encoded() {
@@ -386,5 +389,68 @@ async fn an_option_of_the_other_format_is_refused() {
         sized_svg
             .text()
             .contains("size applies to /qrcode.png only")
+    );
+}
+
+/// A red disc on a transparent square, as logos are, saved as a PNG in `dir`.
+fn write_logo(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("logo.png");
+    image::RgbaImage::from_fn(64, 64, |x, y| {
+        let (dx, dy) = (i64::from(x) - 32, i64::from(y) - 32);
+        if dx * dx + dy * dy <= 32 * 32 {
+            image::Rgba([220, 30, 40, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    })
+    .save(&path)
+    .expect("write the logo");
+    path
+}
+
+#[actix_web::test]
+async fn a_server_with_a_logo_and_a_colour_serves_branded_codes_that_scan_to_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = write_logo(dir.path());
+    let navy = Colour::parse("#1a3c8a").unwrap();
+    let app = spawn_app_with(|settings| {
+        settings.logo = Some(logo);
+        settings.dark_colour = Some(navy);
+    })
+    .await;
+    let url = app.get("/api/qrcode?scene_id=21").await.json()["url"].clone();
+
+    let download = app.get("/qrcode.png?scene_id=21").await;
+    let sized = app.get("/qrcode.png?scene_id=21&size=600").await;
+    let svg = app.get("/qrcode.svg?scene_id=21").await.text();
+
+    for png in [&download, &sized] {
+        assert_eq!(png.status, 200, "{}", png.text());
+        let image = image::load_from_memory(&png.body).unwrap().to_rgb8();
+        let [red, green, _] = image.get_pixel(image.width() / 2, image.height() / 2).0;
+        assert!(
+            red > 180 && green < 80,
+            "the logo in the middle: {red}, {green}"
+        );
+        assert!(
+            image.pixels().any(|p| p.0 == [0x1a, 0x3c, 0x8a]),
+            "navy modules"
+        );
+        assert_eq!(scanned(&png.body).as_deref(), url.as_str());
+    }
+    assert_eq!(image::load_from_memory(&sized.body).unwrap().width(), 600);
+    assert!(svg.contains(r##"<path fill="#1a3c8a""##), "{svg}");
+}
+
+#[test]
+fn a_logo_that_cannot_be_read_refuses_start_up_naming_the_setting_and_the_path() {
+    let child = ChildApp::spawn(&[("SCENE_QR_LOGO", "/nonexistent/logo.png")]);
+
+    let (code, output) = child.wait_for_exit(Duration::from_secs(20));
+
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("SCENE_QR_LOGO=/nonexistent/logo.png: cannot be read"),
+        "{output}"
     );
 }
