@@ -21,7 +21,8 @@
 //!   source first: the worker's own copy of a hot code's answers, the shared cache (whose
 //!   entries keep their rendered answers), the database for permanent codes, then WeChat,
 //!   within each client's and the service's allowance. `pages` and `render` (the QR
-//!   images drawn locally) render what it keeps.
+//!   images drawn locally, at a size for print, captioned, or branded with a logo and
+//!   colours and read back before they are served) render what it keeps.
 //! - [`wechat`]: the WeChat API client, the access token cache with single-flight misses
 //!   and one retry on a rejected token (shared by replicas through the database, which
 //!   `codes` plugs in), `qrcode/create`, and the account's quota.

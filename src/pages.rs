@@ -9,8 +9,7 @@ use askama::Template;
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::batches::Preview;
-use crate::domain::{RowError, SortKey};
+use crate::domain::{BatchPreview, RowError, SortKey};
 use crate::store::batches::BatchSummary;
 use crate::store::stats::Totals;
 use crate::wechat::Quota;
@@ -67,6 +66,18 @@ pub struct QrCodePage {
     pub stats_href: String,
     /// For the sandbox's "simulate scan" buttons.
     pub ticket: String,
+    /// A temporary code in its last week warns against printing it.
+    pub last_week: Option<LastWeekWarning>,
+}
+
+/// The warning on the page of a temporary code in its last week: a poster outlives it.
+pub struct LastWeekWarning {
+    /// How long it has left, rounded up: "3 days", "1 day".
+    pub within: String,
+    /// The page of the same scene's permanent code, where one can be made.
+    pub permanent_href: Option<String>,
+    /// Why no permanent code is offered, when none is.
+    pub no_permanent: &'static str,
 }
 
 #[derive(Template)]
@@ -272,7 +283,7 @@ pub struct BatchNewPage {
     /// What is wrong with the form as a whole, or the headline of the invalid rows.
     pub problem: Option<String>,
     pub errors: Vec<RowError>,
-    pub preview: Option<Preview>,
+    pub preview: Option<BatchPreview>,
     pub permanent_used: u64,
     pub permanent_limit: u64,
     pub permanent_allowed: bool,

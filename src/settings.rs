@@ -16,7 +16,8 @@ use actix_web::http::header::HeaderName;
 
 use crate::auth::{Access, Networks, load_users};
 use crate::codes::NewCodeAllowance;
-use crate::domain::Lifetime;
+use crate::domain::{Colour, Lifetime};
+use crate::render::{Branding, BrandingError};
 use crate::secret::Secret;
 use crate::wechat::TokenEndpoint;
 use crate::wechat::crypto::AesKey;
@@ -143,6 +144,22 @@ pub struct Settings {
     #[arg(long, env = "SCENE_QR_FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
     pub frame_ancestors: String,
 
+    /// A PNG logo for the middle of every PNG code, scaled to a fifth of the code's width on
+    /// a light square; branded codes use error correction level H. Refused at start-up if a
+    /// sample code with it does not scan.
+    #[arg(long, env = "SCENE_QR_LOGO")]
+    pub logo: Option<std::path::PathBuf>,
+
+    /// Colour of the dark modules of PNG and SVG codes, #rrggbb (default #000000): at least
+    /// 3:1 contrast on SCENE_QR_LIGHT_COLOUR, and darker than it.
+    #[arg(long = "dark-colour", env = "SCENE_QR_DARK_COLOUR", value_parser = parse_colour)]
+    pub dark_colour: Option<Colour>,
+
+    /// Colour of the light modules and the quiet zone of PNG and SVG codes, #rrggbb
+    /// (default #ffffff).
+    #[arg(long = "light-colour", env = "SCENE_QR_LIGHT_COLOUR", value_parser = parse_colour)]
+    pub light_colour: Option<Colour>,
+
     /// Log filter in env_logger syntax, e.g. `info` or `scene_qr=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -208,6 +225,8 @@ pub struct Config {
     pub utc_offset: UtcOffset,
     pub new_codes: NewCodeAllowance,
     pub frame_ancestors: String,
+    /// SCENE_QR_LOGO and the colours, checked: `None` when none is set.
+    pub branding: Option<Branding>,
 }
 
 /// Where scene-qr gets its codes from, derived from the credentials given.
@@ -282,7 +301,30 @@ impl Settings {
                 in_total: self.new_codes_per_minute_total,
             },
             frame_ancestors: self.frame_ancestors.clone(),
+            branding: self.branding()?,
         })
+    }
+
+    /// The logo and colours of the codes, once the logo has loaded and a sample code drawn
+    /// with them scans: a setting that would make unreadable posters refuses start-up.
+    fn branding(&self) -> Result<Option<Branding>, ConfigError> {
+        if self.logo.is_none() && self.dark_colour.is_none() && self.light_colour.is_none() {
+            return Ok(None);
+        }
+        let logo = self.logo.as_deref().map(load_logo).transpose()?;
+        let dark = self.dark_colour.unwrap_or(Colour::BLACK);
+        let light = self.light_colour.unwrap_or(Colour::WHITE);
+        let branding = Branding::new(dark, light, logo).map_err(|e| match (&e, &self.logo) {
+            (BrandingError::Unscannable, Some(path)) => ConfigError(format!(
+                "SCENE_QR_LOGO={}: {e}; use a smaller or simpler logo, or more contrast between \
+                 SCENE_QR_DARK_COLOUR and SCENE_QR_LIGHT_COLOUR",
+                path.display()
+            )),
+            _ => ConfigError(format!(
+                "SCENE_QR_DARK_COLOUR and SCENE_QR_LIGHT_COLOUR: {e}"
+            )),
+        })?;
+        Ok(Some(branding))
     }
 
     /// Access control as one value: open, Basic with its users, or a header from trusted
@@ -394,6 +436,26 @@ fn describe_clap_error(err: &clap::Error) -> String {
     }
 }
 
+/// A logo file larger than this is not a logo: refused before it is read.
+const MAX_LOGO_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The logo at `path`, which must be a PNG image.
+fn load_logo(path: &std::path::Path) -> Result<image::RgbaImage, ConfigError> {
+    let refused = |why: String| ConfigError(format!("SCENE_QR_LOGO={}: {why}", path.display()));
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| refused(format!("cannot be read: {e}")))?
+        .len();
+    if bytes > MAX_LOGO_BYTES {
+        return Err(refused(format!(
+            "is {bytes} bytes; a logo takes at most 8 MB"
+        )));
+    }
+    let file = std::fs::read(path).map_err(|e| refused(format!("cannot be read: {e}")))?;
+    let logo = image::load_from_memory_with_format(&file, image::ImageFormat::Png)
+        .map_err(|e| refused(format!("is not a PNG image: {e}")))?;
+    Ok(logo.to_rgba8())
+}
+
 fn first_line(text: &str) -> String {
     text.lines()
         .next()
@@ -503,6 +565,10 @@ fn parse_frame_ancestors(s: &str) -> Result<String, String> {
     }
 }
 
+fn parse_colour(s: &str) -> Result<Colour, String> {
+    Colour::parse(s).ok_or_else(|| "expected a colour as #rrggbb, e.g. #1a3c8a".into())
+}
+
 fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     s.parse::<u32>()
         .ok()
@@ -560,6 +626,41 @@ mod tests {
         let settings = parse(&["--appid", "wx123"]).unwrap();
         let err = settings.mode().unwrap_err().to_string();
         assert!(err.starts_with("WECHAT_APPSECRET is not set"), "{err}");
+    }
+
+    #[test]
+    fn a_colour_that_is_not_rrggbb_names_the_setting_and_the_form() {
+        let err = parse(&["--dark-colour", "navy"]).unwrap_err();
+        assert!(err.contains("SCENE_QR_DARK_COLOUR"), "{err}");
+        assert!(err.contains("#rrggbb"), "{err}");
+    }
+
+    #[test]
+    fn colours_of_too_little_contrast_refuse_start_up_naming_both_settings() {
+        let settings = parse(&["--dark-colour", "#777777", "--light-colour", "#999999"]).unwrap();
+        let err = settings.config().err().unwrap().to_string();
+        assert!(
+            err.starts_with("SCENE_QR_DARK_COLOUR and SCENE_QR_LIGHT_COLOUR"),
+            "{err}"
+        );
+        assert!(err.contains("at least 3:1"), "{err}");
+    }
+
+    #[test]
+    fn a_logo_that_is_missing_or_not_a_png_refuses_start_up_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.png");
+        let text = dir.path().join("logo.png");
+        std::fs::write(&text, "not an image").unwrap();
+
+        for (path, why) in [(&missing, "cannot be read"), (&text, "is not a PNG image")] {
+            let settings = parse(&["--logo", path.to_str().unwrap()]).unwrap();
+            let err = settings.config().err().unwrap().to_string();
+            assert!(
+                err.starts_with(&format!("SCENE_QR_LOGO={}: {why}", path.display())),
+                "{err}"
+            );
+        }
     }
 
     #[test]

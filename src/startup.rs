@@ -132,7 +132,12 @@ impl Application {
             sandbox: sandbox.is_some(),
         };
         // Caches are built once and shared: one token and one ticket cache per process.
-        let presentation = Presentation { mp_base, layout };
+        let presentation = Presentation {
+            mp_base,
+            layout,
+            permanent_allowed: config.permanent_allowed,
+            branding: config.branding.map(Arc::new),
+        };
         let codes = Arc::new(CodeService::new(
             store.clone(),
             &upstream.appid,

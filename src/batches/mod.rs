@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::codes::{CodeError, CodeService};
-use crate::domain::{BatchRequest, Change, GroupName, Kind, SceneKey, SceneLabel, SettingsChange};
+use crate::domain::{
+    BatchPreview, BatchRequest, Change, GroupName, Kind, SceneKey, SceneLabel, SettingsChange,
+};
 use crate::store::batches::{BatchItem, BatchState, BatchSummary, RowOutcome};
 use crate::store::{Store, StoreError};
 use crate::wechat::{UpstreamError, WechatClient, errcode};
@@ -41,20 +43,6 @@ const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// How often the lease on a batch is renewed while rows are made (well within
 /// [`crate::store::batches::BATCH_LEASE_MS`]).
 const RENEW_EVERY: Duration = Duration::from_secs(5);
-
-/// What staff see before a batch is created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preview {
-    pub rows: usize,
-    pub permanent: usize,
-    pub temporary: usize,
-    /// Rows whose code exists and will be reused, not created.
-    pub reused: usize,
-    /// Permanent codes the batch will create: slots of the account's 100,000 used for good.
-    pub new_permanent: usize,
-    /// Permanent codes recorded already.
-    pub permanent_used: u64,
-}
 
 /// Stores, previews and reports batches; shared by every worker.
 #[derive(Clone)]
@@ -102,7 +90,7 @@ impl Batches {
 
     /// What `request` would do: how many codes exist and will be reused, how many
     /// permanent slots it will use.
-    pub async fn preview(&self, request: &BatchRequest) -> Result<Preview, StoreError> {
+    pub async fn preview(&self, request: &BatchRequest) -> Result<BatchPreview, StoreError> {
         let mut reused = 0;
         let mut new_permanent = 0;
         for row in request.rows() {
@@ -113,7 +101,7 @@ impl Batches {
             }
         }
         let permanent = request.permanent_rows();
-        Ok(Preview {
+        Ok(BatchPreview {
             rows: request.rows().len(),
             permanent,
             temporary: request.rows().len() - permanent,

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use time::OffsetDateTime;
 
 use super::rendering::AnswerKind;
-use crate::domain::Ticket;
+use crate::domain::{LastWeek, Ticket};
 
 /// Bytes of rendered answers the shared cache keeps: pages of hot codes are served as
 /// stored bytes, but 100,000 cached tickets must not also mean 100,000 stored pages and
@@ -51,13 +52,43 @@ impl RenderedBudget {
     }
 }
 
+/// What a page was rendered under beyond its ticket, and is served under only: the label
+/// generation (a label change anywhere renders pages again: labels change rarely, pages are
+/// read constantly) and the last-week warning it shows, so that a page rendered before its
+/// code entered its last week is not served after, nor one saying "within 5 days" once 4
+/// are left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageStamp {
+    pub generation: u64,
+    pub last_week: Option<LastWeek>,
+}
+
+impl PageStamp {
+    /// The stamp a page of a code expiring at `expires_at` has now. Reads the clock for a
+    /// temporary code only: a permanent code has no last week.
+    pub fn now(generation: u64, expires_at: Option<OffsetDateTime>) -> Self {
+        Self {
+            generation,
+            last_week: expires_at
+                .and_then(|expires_at| LastWeek::at(expires_at, OffsetDateTime::now_utc())),
+        }
+    }
+
+    /// The stamp of an answer that is not a page (which nothing makes stale but its ticket).
+    pub fn not_a_page(generation: u64) -> Self {
+        Self {
+            generation,
+            last_week: None,
+        }
+    }
+}
+
 /// A cached code: its ticket, and the answers rendered from it, so that a cached code is
 /// served without rendering a template, JSON or an image again, in one cache look-up.
 pub struct CodeEntry {
     pub ticket: Ticket,
-    /// The page, with the label generation it was rendered under: a label change anywhere
-    /// renders pages again (labels change rarely, pages are read constantly).
-    page: ArcSwapOption<(u64, Bytes)>,
+    /// The page, with the stamp it was rendered under.
+    page: ArcSwapOption<(PageStamp, Bytes)>,
     json: ArcSwapOption<Bytes>,
     png: ArcSwapOption<Bytes>,
     svg: ArcSwapOption<Bytes>,
@@ -91,15 +122,22 @@ impl CodeEntry {
         }
     }
 
-    /// The answer of `kind` if it was kept; a page only if it was rendered under label
-    /// generation `generation`.
-    pub fn answer(&self, kind: AnswerKind, generation: u64) -> Option<Bytes> {
+    /// The stamp an answer of `kind` of this code has now.
+    pub fn stamp(&self, kind: AnswerKind, generation: u64) -> PageStamp {
+        match kind {
+            AnswerKind::Page => PageStamp::now(generation, self.ticket.expires_at),
+            _ => PageStamp::not_a_page(generation),
+        }
+    }
+
+    /// The answer of `kind` if it was kept; a page only if it was rendered under `stamp`.
+    pub fn answer(&self, kind: AnswerKind, stamp: PageStamp) -> Option<Bytes> {
         let kept = |slot: &ArcSwapOption<Bytes>| slot.load().as_deref().cloned();
         match kind {
             AnswerKind::Page => {
                 let page = self.page.load();
                 page.as_ref()
-                    .filter(|page| page.0 == generation)
+                    .filter(|page| page.0 == stamp)
                     .map(|page| page.1.clone())
             }
             AnswerKind::Json => kept(&self.json),
@@ -108,8 +146,9 @@ impl CodeEntry {
         }
     }
 
-    /// Keeps a rendered answer, if the budget has room.
-    pub fn keep(&self, kind: AnswerKind, generation: u64, body: &Bytes) {
+    /// Keeps a rendered answer, if the budget has room; a page with the stamp it was
+    /// rendered under.
+    pub fn keep(&self, kind: AnswerKind, stamp: PageStamp, body: &Bytes) {
         if !self.reserve(body.len()) {
             return;
         }
@@ -119,7 +158,7 @@ impl CodeEntry {
         let replaced = match kind {
             AnswerKind::Page => self
                 .page
-                .swap(Some(Arc::new((generation, body.clone()))))
+                .swap(Some(Arc::new((stamp, body.clone()))))
                 .map(|old| old.1.len()),
             AnswerKind::Json => swap(&self.json),
             AnswerKind::Png => swap(&self.png),
@@ -149,19 +188,29 @@ impl CodeEntry {
 mod tests {
     use super::*;
 
+    /// The stamp of a page under label generation `generation`, for a code not in its
+    /// last week.
+    fn stamp(generation: u64) -> PageStamp {
+        PageStamp::not_a_page(generation)
+    }
+
     #[test]
     fn answers_are_kept_within_the_budget_and_given_back_when_dropped() {
         let budget = Arc::new(RenderedBudget::new(10));
         let entry = CodeEntry::new(Ticket::created_now(604_800), budget.clone());
 
-        entry.keep(AnswerKind::Json, 0, &Bytes::from_static(b"123456"));
-        entry.keep(AnswerKind::Png, 0, &Bytes::from_static(b"123456"));
+        entry.keep(AnswerKind::Json, stamp(0), &Bytes::from_static(b"123456"));
+        entry.keep(AnswerKind::Png, stamp(0), &Bytes::from_static(b"123456"));
 
         assert_eq!(
-            entry.answer(AnswerKind::Json, 0).as_deref(),
+            entry.answer(AnswerKind::Json, stamp(0)).as_deref(),
             Some(&b"123456"[..])
         );
-        assert_eq!(entry.answer(AnswerKind::Png, 0), None, "over the budget");
+        assert_eq!(
+            entry.answer(AnswerKind::Png, stamp(0)),
+            None,
+            "over the budget"
+        );
         assert_eq!(budget.used(), 6);
         drop(entry);
         assert_eq!(budget.used(), 0);
@@ -172,15 +221,39 @@ mod tests {
         let budget = Arc::new(RenderedBudget::new(100));
         let entry = CodeEntry::new(Ticket::created_now(604_800), budget.clone());
 
-        entry.keep(AnswerKind::Page, 3, &Bytes::from_static(b"page"));
-        entry.keep(AnswerKind::Page, 4, &Bytes::from_static(b"newer"));
+        entry.keep(AnswerKind::Page, stamp(3), &Bytes::from_static(b"page"));
+        entry.keep(AnswerKind::Page, stamp(4), &Bytes::from_static(b"newer"));
 
-        assert_eq!(entry.answer(AnswerKind::Page, 3), None);
+        assert_eq!(entry.answer(AnswerKind::Page, stamp(3)), None);
         assert_eq!(
-            entry.answer(AnswerKind::Page, 4).as_deref(),
+            entry.answer(AnswerKind::Page, stamp(4)).as_deref(),
             Some(&b"newer"[..])
         );
         assert_eq!(budget.used(), 5, "the replaced page was given back");
-        assert_eq!(entry.answer(AnswerKind::Svg, 4), None);
+        assert_eq!(entry.answer(AnswerKind::Svg, stamp(4)), None);
+    }
+
+    #[test]
+    fn a_page_kept_before_its_code_s_last_week_is_a_miss_once_it_began() {
+        // A 10-day code with a week and a third of a second left: its page is rendered
+        // without the warning, and the week runs out while it is kept.
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + time::Duration::days(7) + time::Duration::milliseconds(300);
+        let ticket = Ticket {
+            expires_at: Some(expires_at),
+            created_at: expires_at - time::Duration::days(10),
+            ..Ticket::created_now(864_000)
+        };
+        let entry = CodeEntry::new(ticket, Arc::new(RenderedBudget::new(100)));
+        let before = entry.stamp(AnswerKind::Page, 0);
+        assert_eq!(before.last_week, None);
+        entry.keep(AnswerKind::Page, before, &Bytes::from_static(b"no warning"));
+        assert!(entry.answer(AnswerKind::Page, before).is_some());
+
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let after = entry.stamp(AnswerKind::Page, 0);
+
+        assert_eq!(after.last_week, Some(LastWeek { days: 7 }));
+        assert_eq!(entry.answer(AnswerKind::Page, after), None);
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::domain::{CodeRequest, Ticket};
+use crate::domain::{CodeRequest, ImageRequest, Ticket};
 use crate::store::codes::{CLAIM_LEASE, Claim};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -36,8 +36,8 @@ mod worker_answers;
 
 use allowance::Allowance;
 pub use allowance::NewCodeAllowance;
-use entry::{CodeEntry, RENDERED_BUDGET_BYTES, RenderedBudget};
-pub use rendering::{AnswerKind, Presentation, RenderFailure, file_stem};
+use entry::{CodeEntry, PageStamp, RENDERED_BUDGET_BYTES, RenderedBudget};
+pub use rendering::{AnswerKind, Presentation, RenderFailure, file_stem, safe_file_name};
 use ticket_cache::TicketCache;
 use worker_answers::WorkerAnswers;
 
@@ -117,6 +117,11 @@ const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
 /// How often a process waiting for another's new code looks for it.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 
+/// At most this many images of a chosen size are drawn at once, whoever asks: a 4096-pixel
+/// one holds 16 MB of pixels while it is drawn (three times that in colour) and keeps a core
+/// busy, so clients asking for many at once wait their turn instead of taking the memory.
+const DRAWN_AT_ONCE: usize = 2;
+
 /// The caches and allowances of codes, shared by every worker.
 pub struct CodeService {
     tokens: TokenCache,
@@ -130,6 +135,8 @@ pub struct CodeService {
     /// Bytes of answers the cached entries keep.
     rendered_budget: Arc<RenderedBudget>,
     presentation: Presentation,
+    /// Permits to draw an image of a chosen size ([`DRAWN_AT_ONCE`]).
+    drawing: tokio::sync::Semaphore,
 }
 
 impl CodeService {
@@ -156,6 +163,7 @@ impl CodeService {
             unrecorded: Mutex::new(HashMap::new()),
             rendered_budget: Arc::new(RenderedBudget::new(RENDERED_BUDGET_BYTES)),
             presentation,
+            drawing: tokio::sync::Semaphore::new(DRAWN_AT_ONCE),
         }
     }
 
@@ -297,16 +305,20 @@ impl CodeService {
         }
     }
 
-    /// The answer of `kind` kept in `entry`, or rendered now and kept.
+    /// The answer of `kind` kept in `entry`, or rendered now and kept, with the stamp it
+    /// was rendered under.
     async fn rendered(
         &self,
         entry: &CodeEntry,
         code: &CodeRequest,
         kind: AnswerKind,
         generation: u64,
-    ) -> Result<Bytes, CodeError> {
-        if let Some(body) = entry.answer(kind, generation) {
-            return Ok(body);
+    ) -> Result<(Bytes, PageStamp), CodeError> {
+        // One clock reading decides both which kept page may be served and which warning a
+        // new one shows, so a page is never kept under a stamp it was not rendered with.
+        let stamp = entry.stamp(kind, generation);
+        if let Some(body) = entry.answer(kind, stamp) {
+            return Ok((body, stamp));
         }
         let unrendered = |failure| CodeError::Unrendered(Arc::new(failure));
         let label = match kind {
@@ -319,10 +331,37 @@ impl CodeService {
         };
         let body = self
             .presentation
-            .render(kind, code, &entry.ticket, label)
+            .render(kind, code, &entry.ticket, label, stamp.last_week)
             .map_err(unrendered)?;
-        entry.keep(kind, generation, &body);
-        Ok(body)
+        entry.keep(kind, stamp, &body);
+        Ok((body, stamp))
+    }
+
+    /// The image `request` asks for beyond the kept download, drawn for this request alone:
+    /// kept, every size a client names would be a new entry to hold.
+    async fn drawn(&self, entry: &CodeEntry, request: &ImageRequest) -> Result<Bytes, CodeError> {
+        let kind = AnswerKind::from(request.format);
+        let unrendered = |failure| CodeError::Unrendered(Arc::new(failure));
+        if let Some(size) = request.size {
+            let job = self.presentation.sized_png(&entry.ticket, size);
+            let _permit = self
+                .drawing
+                .acquire()
+                .await
+                .map_err(|e| unrendered(RenderFailure::new(kind, e)))?;
+            return actix_web::rt::task::spawn_blocking(job)
+                .await
+                .map_err(|e| unrendered(RenderFailure::new(kind, e)))?
+                .map_err(unrendered);
+        }
+        let label = self
+            .store
+            .label(&request.code.scene.to_string())
+            .await
+            .map_err(|e| unrendered(RenderFailure::new(kind, e)))?;
+        self.presentation
+            .captioned_svg(&request.code, &entry.ticket, label.as_deref())
+            .map_err(unrendered)
     }
 
     fn has_unrecorded(&self, code: &CodeRequest) -> bool {
@@ -397,6 +436,11 @@ impl CodeService {
         Ok(self.tokens.forced_refreshes_today().await?)
     }
 
+    /// How codes are drawn and shown (with the branding, when set).
+    pub fn presentation(&self) -> &Presentation {
+        &self.presentation
+    }
+
     /// Number of tickets held in the cache.
     pub async fn cached_tickets(&self) -> u64 {
         self.tickets.count().await
@@ -441,6 +485,26 @@ impl WorkerCodes {
         Box::pin(self.answer_from_shared(code, kind, generation, client)).await
     }
 
+    /// The image `request` asks for, for `client`: the download the page links to comes from
+    /// the caches as any answer does; one of a chosen size or with a caption is drawn for
+    /// this request alone.
+    pub async fn image(
+        &self,
+        request: &ImageRequest,
+        client: impl FnOnce() -> String,
+    ) -> Result<Bytes, CodeError> {
+        if request.is_plain() {
+            return self
+                .answer(&request.code, request.format.into(), client)
+                .await;
+        }
+        let entry = self
+            .shared
+            .entry(&self.wechat, &request.code, client)
+            .await?;
+        self.shared.drawn(&entry, request).await
+    }
+
     async fn answer_from_shared(
         &self,
         code: &CodeRequest,
@@ -449,8 +513,8 @@ impl WorkerCodes {
         client: impl FnOnce() -> String,
     ) -> Result<Bytes, CodeError> {
         let entry = self.shared.entry(&self.wechat, code, client).await?;
-        let body = self.shared.rendered(&entry, code, kind, generation).await?;
-        self.own.keep(code, &entry.ticket, kind, generation, &body);
+        let (body, stamp) = self.shared.rendered(&entry, code, kind, generation).await?;
+        self.own.keep(code, &entry.ticket, kind, stamp, &body);
         Ok(body)
     }
 }
@@ -465,6 +529,8 @@ mod tests {
         let presentation = Presentation {
             mp_base: "https://mp.weixin.qq.com".into(),
             layout: Layout { sandbox: false },
+            permanent_allowed: true,
+            branding: None,
         };
         let allowance = NewCodeAllowance {
             per_client: 0,
@@ -485,7 +551,7 @@ mod tests {
         let (one, two) = (service(store.clone()), service(store));
         let entry = one.entry_of(Ticket::created_now(604_800));
 
-        let json = one
+        let (json, _) = one
             .rendered(&entry, &code_one(), AnswerKind::Json, 0)
             .await
             .unwrap();
@@ -503,8 +569,8 @@ mod tests {
         let entry = codes.entry_of(Ticket::created_now(604_800));
 
         for kind in [AnswerKind::Png, AnswerKind::Svg] {
-            let first = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
-            let again = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
+            let (first, _) = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
+            let (again, _) = codes.rendered(&entry, &code_one(), kind, 0).await.unwrap();
 
             assert!(!first.is_empty());
             // The same bytes, not an equal rendering: the second answer was not rendered.

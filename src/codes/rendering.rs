@@ -1,15 +1,17 @@
 //! The four answers a code is served as (its page, JSON for tools, PNG and SVG for
 //! download), each rendered from the ticket once and then kept with it.
 
+use std::sync::Arc;
+
 use askama::Template;
 use bytes::Bytes;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::domain::{CodeRequest, Kind, Scene, Ticket};
-use crate::pages::{Layout, QrCodePage, human_duration, scene_stats_path};
-use crate::render;
+use crate::domain::{CodeRequest, ImageFormat, Kind, LastWeek, PngSize, Scene, Ticket};
+use crate::pages::{LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path};
+use crate::render::{self, Branding};
 
 /// What a code is asked for as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,16 @@ impl AnswerKind {
         }
     }
 
+    /// The file name extension of a download of this kind.
+    pub fn extension(self) -> &'static str {
+        match self {
+            AnswerKind::Page => "html",
+            AnswerKind::Json => "json",
+            AnswerKind::Png => "png",
+            AnswerKind::Svg => "svg",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             AnswerKind::Page => "page",
@@ -40,12 +52,26 @@ impl AnswerKind {
     }
 }
 
+impl From<ImageFormat> for AnswerKind {
+    fn from(format: ImageFormat) -> Self {
+        match format {
+            ImageFormat::Png => AnswerKind::Png,
+            ImageFormat::Svg => AnswerKind::Svg,
+        }
+    }
+}
+
 /// What the answers show beyond the code and its ticket.
 #[derive(Debug, Clone)]
 pub struct Presentation {
     /// Base of the `showqrcode` image URL, without a trailing slash.
     pub mp_base: String,
     pub layout: Layout,
+    /// SCENE_QR_PERMANENT, resolved: whether a page may offer the permanent code of its
+    /// scene.
+    pub permanent_allowed: bool,
+    /// SCENE_QR_LOGO and the colours: when set, the images are drawn with them.
+    pub branding: Option<Arc<Branding>>,
 }
 
 /// Why an answer could not be rendered: a fault of scene-qr (or of its database, for the
@@ -71,33 +97,99 @@ impl RenderFailure {
 
 impl Presentation {
     /// The answer of `kind` for `code` showing `ticket`; `label` is the scene's name among
-    /// staff, which only the page shows.
+    /// staff and `last_week` whether the code is in its last week, which only the page
+    /// shows.
     pub fn render(
         &self,
         kind: AnswerKind,
         code: &CodeRequest,
         ticket: &Ticket,
         label: Option<String>,
+        last_week: Option<LastWeek>,
     ) -> Result<Bytes, RenderFailure> {
         let failed =
             |cause: Box<dyn std::error::Error + Send + Sync>| RenderFailure { kind, cause };
         match kind {
             AnswerKind::Page => self
-                .page(code, ticket, label)
+                .page(code, ticket, label, last_week)
                 .render()
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
             AnswerKind::Json => Ok(self.json(code, ticket)),
-            AnswerKind::Png => render::png(&ticket.url)
+            AnswerKind::Png => self
+                .png(&ticket.url)
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
-            AnswerKind::Svg => render::svg(&ticket.url)
+            AnswerKind::Svg => self
+                .svg(&ticket.url)
                 .map(Bytes::from)
                 .map_err(|e| failed(e.into())),
         }
     }
 
-    fn page(&self, code: &CodeRequest, ticket: &Ticket, label: Option<String>) -> QrCodePage {
+    /// The PNG of a code encoding `url`, branded when branding is set: the download, and
+    /// what a batch's archive holds.
+    pub fn png(&self, url: &str) -> Result<Vec<u8>, render::RenderError> {
+        match &self.branding {
+            Some(branding) => branding.png(url, None),
+            None => render::png(url),
+        }
+    }
+
+    /// The SVG of a code encoding `url`, branded when branding is set.
+    pub fn svg(&self, url: &str) -> Result<String, render::RenderError> {
+        match &self.branding {
+            Some(branding) => branding.svg(url, None),
+            None => render::svg(url),
+        }
+    }
+
+    /// The drawing of a PNG of `size` showing `ticket`, as a job to run away from the
+    /// worker's thread: a large one takes a core for a moment.
+    pub fn sized_png(
+        &self,
+        ticket: &Ticket,
+        size: PngSize,
+    ) -> impl FnOnce() -> Result<Bytes, RenderFailure> + Send + 'static {
+        let url = ticket.url.clone();
+        let branding = self.branding.clone();
+        move || {
+            match branding {
+                Some(branding) => branding.png(&url, Some(size.pixels())),
+                None => render::png_sized(&url, size.pixels()),
+            }
+            .map(Bytes::from)
+            .map_err(|e| RenderFailure::new(AnswerKind::Png, e))
+        }
+    }
+
+    /// The SVG of `ticket` with the scene and its `label` written under the code.
+    pub fn captioned_svg(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<&str>,
+    ) -> Result<Bytes, RenderFailure> {
+        let scene = code.scene.to_string();
+        let caption = render::Caption {
+            label,
+            scene: &scene,
+        };
+        match &self.branding {
+            Some(branding) => branding.svg(&ticket.url, Some(caption)),
+            None => render::svg_captioned(&ticket.url, caption),
+        }
+        .map(Bytes::from)
+        .map_err(|e| RenderFailure::new(AnswerKind::Svg, e))
+    }
+
+    fn page(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<String>,
+        last_week: Option<LastWeek>,
+    ) -> QrCodePage {
         let scene = code.scene.to_string();
         let expires_at = ticket.expires_at;
         QrCodePage {
@@ -122,6 +214,34 @@ impl Presentation {
             expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
             query: code.query_string(),
             file_stem: file_stem(code),
+            last_week: last_week.map(|last_week| self.last_week_warning(code, last_week)),
+        }
+    }
+
+    /// The warning against printing a code in its last week, with the way to a code for
+    /// print: the scene's permanent code, where this server makes one and the scene can
+    /// have one.
+    fn last_week_warning(&self, code: &CodeRequest, last_week: LastWeek) -> LastWeekWarning {
+        let within = match last_week.days {
+            1 => "1 day".to_string(),
+            days => format!("{days} days"),
+        };
+        let twin = code.permanent().filter(|_| self.permanent_allowed);
+        let no_permanent = match (&twin, self.permanent_allowed) {
+            (Some(_), _) => "",
+            (None, false) => {
+                "this server makes no permanent codes (SCENE_QR_PERMANENT), so ask its \
+                 administrator for one"
+            }
+            (None, true) => {
+                "permanent codes take scene numbers from 1 to 100000, so make one for another \
+                 scene"
+            }
+        };
+        LastWeekWarning {
+            within,
+            permanent_href: twin.map(|twin| format!("/qrcode?{}", twin.query_string())),
+            no_permanent,
         }
     }
 
@@ -161,30 +281,42 @@ pub fn image_url(mp_base: &str, ticket: &str) -> String {
     format!("{mp_base}/cgi-bin/showqrcode?ticket={encoded}")
 }
 
-/// A file name for downloads: `scene-123`, `scene-shop-12-permanent`. Only characters that
-/// are safe in every file system and in a header survive.
+/// A file name for downloads: `scene-123`, `scene-shop-12-permanent`, `scene-上海店-海报`.
+/// Letters of every script are kept (the header carries them as `filename*`); what a file
+/// system or a header refuses becomes `_` ([`safe_file_name`]).
 pub fn file_stem(code: &CodeRequest) -> String {
-    let scene: String = code
-        .scene
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let scene = safe_file_name(&code.scene.to_string());
     match code.kind {
         Kind::Temporary(_) => format!("scene-{scene}"),
         Kind::Permanent => format!("scene-{scene}-permanent"),
     }
 }
 
+/// `name` with every character that a file system (Windows' being the strictest) or a
+/// header refuses, and white space, replaced by `_`, and no leading dot (a hidden file).
+pub fn safe_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            let refused = c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
+            if refused { '_' } else { c }
+        })
+        .collect();
+    safe.trim_start_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_keep_chinese_and_lose_what_file_systems_refuse() {
+        assert_eq!(safe_file_name("上海店-海报"), "上海店-海报");
+        assert_eq!(safe_file_name("shop/12 a:b*"), "shop_12_a_b_");
+        assert_eq!(safe_file_name("..hidden"), "hidden");
+    }
 
     #[test]
     fn the_ticket_is_percent_encoded_in_the_image_url() {

@@ -10,9 +10,10 @@
 //! (the figures are in bench/README.md).
 //!
 //! The copy never outlives the ticket: it expires when the ticket stops being servable, as
-//! the shared cache's entry does, and a page is kept with the label generation it was
-//! rendered under. It holds at most [`MAX_CODES`] codes, outside the shared cache's budget
-//! for rendered answers: about 1 MB per worker.
+//! the shared cache's entry does, and a page is kept with the stamp it was rendered under
+//! (label generation and last-week warning, see [`PageStamp`]). It holds at most
+//! [`MAX_CODES`] codes, outside the shared cache's budget for rendered answers: about 1 MB
+//! per worker.
 //!
 //! Hits here are not seen by the shared cache's eviction policy. That matters only when
 //! it is full (a million temporary codes): a hot code it evicted is created again by the
@@ -27,6 +28,7 @@ use foldhash::HashMap;
 use time::OffsetDateTime;
 
 use super::AnswerKind;
+use super::entry::PageStamp;
 use crate::domain::{CodeRequest, Ticket};
 
 /// Codes kept per worker: room for the hot ones (a page and its JSON are about 3 KB). A
@@ -45,8 +47,10 @@ struct Answers {
     ticket: String,
     /// When the ticket stops being servable; `None` for a permanent code.
     until: Option<Instant>,
-    /// The page, with the label generation it was rendered under.
-    page: Option<(u64, Bytes)>,
+    /// When the code stops working, which decides its page's last-week warning.
+    expires_at: Option<OffsetDateTime>,
+    /// The page, with the stamp it was rendered under.
+    page: Option<(PageStamp, Bytes)>,
     json: Option<Bytes>,
 }
 
@@ -74,22 +78,23 @@ impl WorkerAnswers {
         code: &CodeRequest,
         ticket: &Ticket,
         kind: AnswerKind,
-        generation: u64,
+        stamp: PageStamp,
         body: &Bytes,
     ) {
         match kind {
-            AnswerKind::Page => self.keep_page(code, ticket, generation, body),
+            AnswerKind::Page => self.keep_page(code, ticket, stamp, body),
             AnswerKind::Json => self.keep_json(code, ticket, body),
             AnswerKind::Png | AnswerKind::Svg => {}
         }
     }
 
-    /// The page of `code`, if this worker kept it under label generation `generation` and
-    /// its ticket is still servable.
+    /// The page of `code`, if this worker kept it under the stamp it has now (label
+    /// generation `generation`, and the same last-week warning) and its ticket is still
+    /// servable.
     fn page(&self, code: &CodeRequest, generation: u64) -> Option<Bytes> {
         self.served(code, |answers| {
             let (kept_under, page) = answers.page.as_ref()?;
-            (*kept_under == generation).then(|| page.clone())
+            (*kept_under == PageStamp::now(generation, answers.expires_at)).then(|| page.clone())
         })
     }
 
@@ -113,10 +118,10 @@ impl WorkerAnswers {
     }
 
     /// Keeps a copy of the page of `code` showing `ticket`.
-    fn keep_page(&self, code: &CodeRequest, ticket: &Ticket, generation: u64, page: &Bytes) {
+    fn keep_page(&self, code: &CodeRequest, ticket: &Ticket, stamp: PageStamp, page: &Bytes) {
         // A copy, not a shared reference: the point is that no other core touches it.
         self.update(code, ticket, |answers| {
-            answers.page = Some((generation, Bytes::copy_from_slice(page)));
+            answers.page = Some((stamp, Bytes::copy_from_slice(page)));
         });
     }
 
@@ -151,6 +156,7 @@ impl WorkerAnswers {
         let fresh = || Answers {
             ticket: ticket.ticket.clone(),
             until,
+            expires_at: ticket.expires_at,
             page: None,
             json: None,
         };
@@ -185,6 +191,12 @@ mod tests {
         }
     }
 
+    /// The stamp of a page under label generation `generation`, of a code not in its
+    /// last week.
+    fn stamp(generation: u64) -> PageStamp {
+        PageStamp::not_a_page(generation)
+    }
+
     fn permanent(name: &str) -> Ticket {
         Ticket {
             expire_seconds: None,
@@ -199,8 +211,8 @@ mod tests {
         let one = code("scene_id=1");
         answers.keep_page(
             &one,
-            &ticket("t1", 604_800, Duration::days(7)),
-            3,
+            &ticket("t1", 2_592_000, Duration::days(20)),
+            stamp(3),
             &"page".into(),
         );
 
@@ -208,6 +220,24 @@ mod tests {
         assert_eq!(answers.page(&one, 4), None);
         assert_eq!(answers.page(&code("scene_id=2"), 3), None);
         assert_eq!(answers.json(&one), None);
+    }
+
+    #[test]
+    fn a_kept_page_is_a_miss_once_its_code_enters_its_last_week() {
+        let answers = WorkerAnswers::default();
+        let one = code("scene_id=1&expire_seconds=864000");
+        // A week and a third of a second left: kept without the warning.
+        let live = ticket(
+            "t1",
+            864_000,
+            Duration::days(7) + Duration::milliseconds(300),
+        );
+        answers.keep_page(&one, &live, stamp(0), &"no warning".into());
+        assert!(answers.page(&one, 0).is_some());
+
+        std::thread::sleep(std::time::Duration::from_millis(400));
+
+        assert_eq!(answers.page(&one, 0), None);
     }
 
     #[test]
@@ -230,7 +260,7 @@ mod tests {
         answers.keep_page(
             &one,
             &ticket("t1", 120, Duration::seconds(59)),
-            0,
+            stamp(0),
             &"p".into(),
         );
 
@@ -271,7 +301,7 @@ mod tests {
         answers.keep_page(
             &one,
             &ticket("old", 604_800, Duration::days(1)),
-            0,
+            stamp(0),
             &"old page".into(),
         );
         answers.keep_json(

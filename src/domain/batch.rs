@@ -19,6 +19,20 @@ pub const MAX_BATCH_ROWS: usize = 5_000;
 /// Invalid rows named at most: past that, the input is not what it was meant to be.
 const MAX_ROW_ERRORS: usize = 100;
 
+/// What a batch would do, shown to staff before it is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPreview {
+    pub rows: usize,
+    pub permanent: usize,
+    pub temporary: usize,
+    /// Rows whose code exists and will be reused, not created.
+    pub reused: usize,
+    /// Permanent codes the batch will create: slots of the account's 100,000 used for good.
+    pub new_permanent: usize,
+    /// Permanent codes recorded already.
+    pub permanent_used: u64,
+}
+
 /// One code of a batch, and how staff name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRow {

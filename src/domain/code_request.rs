@@ -106,6 +106,20 @@ impl CodeRequest {
         }
     }
 
+    /// The permanent code of the same scene, for print; `None` when the scene is a number
+    /// above what permanent codes take ([`MAX_PERMANENT_SCENE_ID`]).
+    pub fn permanent(&self) -> Option<CodeRequest> {
+        if let Scene::Id(id) = self.scene
+            && id.get() > MAX_PERMANENT_SCENE_ID
+        {
+            return None;
+        }
+        Some(CodeRequest {
+            scene: self.scene.clone(),
+            kind: Kind::Permanent,
+        })
+    }
+
     /// Canonical query string of this code, for links between the page, the image and the JSON.
     pub fn query_string(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -125,15 +139,31 @@ impl CodeRequest {
     /// Parses the query of `/qrcode`, `/api/qrcode`, `/qrcode.png` and `/qrcode.svg`.
     /// `default_lifetime` applies to temporary codes that do not name one.
     pub fn from_query(query: &str, default_lifetime: Lifetime) -> Result<Self, InvalidRequest> {
+        Self::from_query_and(query, default_lifetime, |_, _| false)
+    }
+
+    /// [`CodeRequest::from_query`] for a route that takes parameters of its own beside the
+    /// code's: `extra` is offered each parameter a code does not take, and says whether it
+    /// took it; one it did not take is refused as unknown.
+    pub fn from_query_and<'q>(
+        query: &'q str,
+        default_lifetime: Lifetime,
+        extra: impl FnMut(&str, Cow<'q, str>) -> bool,
+    ) -> Result<Self, InvalidRequest> {
         match plain_pairs(query) {
-            Some(pairs) => Self::from_pairs(pairs, default_lifetime),
-            None => Self::from_pairs(form_urlencoded::parse(query.as_bytes()), default_lifetime),
+            Some(pairs) => Self::from_pairs(pairs, default_lifetime, extra),
+            None => Self::from_pairs(
+                form_urlencoded::parse(query.as_bytes()),
+                default_lifetime,
+                extra,
+            ),
         }
     }
 
     fn from_pairs<'q>(
         pairs: impl Iterator<Item = (Cow<'q, str>, Cow<'q, str>)>,
         default_lifetime: Lifetime,
+        mut extra: impl FnMut(&str, Cow<'q, str>) -> bool,
     ) -> Result<Self, InvalidRequest> {
         let mut scene_id = None;
         let mut scene_str = None;
@@ -146,6 +176,9 @@ impl CodeRequest {
                 "permanent" => &mut permanent,
                 "expire_seconds" => &mut expire_seconds,
                 _ => {
+                    if extra(&name, value) {
+                        continue;
+                    }
                     return Err(InvalidRequest::UnknownParameter {
                         name: truncate(&name, 40),
                     });
@@ -361,7 +394,7 @@ pub(super) fn parse_scene_id(raw: &str, permanent: bool) -> Result<NonZeroU32, I
 }
 
 /// Keeps echoed input short, so an error page never repeats a megabyte of query string.
-fn truncate(s: &str, max_chars: usize) -> String {
+pub(super) fn truncate(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
         s.to_string()
     } else {
@@ -531,6 +564,21 @@ mod tests {
             let code = parse(q).unwrap();
             assert_eq!(parse(&code.query_string()).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn the_permanent_twin_keeps_the_scene_if_a_permanent_code_can_carry_it() {
+        let twin = |q: &str| parse(q).unwrap().permanent().map(|c| c.query_string());
+
+        assert_eq!(
+            twin("scene_id=7&expire_seconds=60").as_deref(),
+            Some("scene_id=7&permanent=true")
+        );
+        assert_eq!(
+            twin("scene_str=shop-1").as_deref(),
+            Some("scene_str=shop-1&permanent=true")
+        );
+        assert_eq!(twin("scene_id=100001"), None);
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub use answers::ErrorAnswers;
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::codes::CodeError;
-use crate::domain::{InvalidBatch, InvalidRequest, InvalidSettings, InvalidStatsQuery};
+use crate::domain::{
+    InvalidBatch, InvalidImageRequest, InvalidRequest, InvalidSettings, InvalidStatsQuery,
+};
 use crate::pages::{ErrorPage, Layout, render};
 use crate::stats::PastTheEnd;
 use crate::store::StoreError;
@@ -221,6 +223,18 @@ impl From<InvalidRequest> for AppError {
         AppError::BadRequest {
             message: e.to_string(),
             allowed: InvalidRequest::ALLOWED,
+        }
+    }
+}
+
+impl From<InvalidImageRequest> for AppError {
+    fn from(e: InvalidImageRequest) -> Self {
+        match e {
+            InvalidImageRequest::Code(e) => e.into(),
+            other => AppError::BadRequest {
+                message: other.to_string(),
+                allowed: InvalidImageRequest::ALLOWED,
+            },
         }
     }
 }

@@ -582,8 +582,8 @@ mod tests {
 
         assert_eq!(next_chunk(1_000, 1_000, ms(40)), 2_000);
         assert_eq!(next_chunk(16_000, 16_000, ms(200)), MAX_CHUNK);
-        assert_eq!(next_chunk(8_000, 8_000, ms(600)), 4_000);
-        assert_eq!(next_chunk(1_000, 1_000, ms(30_000)), 10);
+        assert_eq!(next_chunk(8_000, 8_000, ms(600)), 3_333);
+        assert_eq!(next_chunk(1_000, 1_000, ms(30_000)), 8);
         assert_eq!(next_chunk(1_000, 0, Duration::ZERO), 2_000);
     }
 }

@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use super::body::{self, FORM_BODY_WITHIN};
 use super::stats::{local_time, offset_label};
 use super::{AppState, refuse_cross_site_form};
-use crate::batches::{Preview, is_batch_id};
-use crate::domain::{BatchRequest, Defaults, InvalidBatch, Kind, Lifetime, RowError};
+use crate::batches::is_batch_id;
+use crate::domain::{BatchPreview, BatchRequest, Defaults, InvalidBatch, Kind, Lifetime, RowError};
 use crate::error::AppError;
 use crate::pages::{self, BatchForm, BatchItemRow, BatchNewPage, BatchPage};
 use crate::store::batches::{BatchItem, BatchSummary, RowOutcome};
@@ -157,7 +157,7 @@ async fn new_batch_page(
     form: BatchForm,
     problem: Option<String>,
     errors: Vec<RowError>,
-    preview: Option<Preview>,
+    preview: Option<BatchPreview>,
 ) -> Result<BatchNewPage, AppError> {
     let permanent_used = match &preview {
         Some(preview) => preview.permanent_used,

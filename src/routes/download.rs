@@ -56,7 +56,7 @@ mod tests {
     fn other_names_get_an_ascii_fallback_and_their_utf8_form() {
         assert_eq!(
             content_disposition("inline", "上海店 海报.png"),
-            "inline; filename=\"_______.png\"; \
+            "inline; filename=\"______.png\"; \
              filename*=UTF-8''%E4%B8%8A%E6%B5%B7%E5%BA%97%20%E6%B5%B7%E6%8A%A5.png"
         );
     }

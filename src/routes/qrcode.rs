@@ -9,9 +9,10 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 
 use super::AppState;
+use super::download::content_disposition;
 use crate::auth::StaffUser;
 use crate::codes::{AnswerKind, WorkerCodes, file_stem};
-use crate::domain::{CodeRequest, Kind};
+use crate::domain::{CodeRequest, ImageFormat, ImageRequest, Kind};
 use crate::error::AppError;
 use crate::pages::html;
 
@@ -19,10 +20,16 @@ use crate::pages::html;
 /// never reaches a cache or WeChat.
 fn requested_code(req: &HttpRequest, state: &AppState) -> Result<CodeRequest, AppError> {
     let code = CodeRequest::from_query(req.query_string(), state.default_lifetime)?;
+    refuse_denied(&code, state)?;
+    Ok(code)
+}
+
+/// Refuses a permanent code where they are off.
+fn refuse_denied(code: &CodeRequest, state: &AppState) -> Result<(), AppError> {
     if code.kind == Kind::Permanent && !state.permanent_allowed {
         return Err(AppError::PermanentDenied);
     }
-    Ok(code)
+    Ok(())
 }
 
 /// Who the allowance of new codes is counted for: the signed-in user, else the address.
@@ -78,7 +85,7 @@ pub async fn png(
     state: web::Data<AppState>,
     codes: web::Data<WorkerCodes>,
 ) -> Result<HttpResponse, AppError> {
-    image(&req, &state, &codes, AnswerKind::Png, "png").await
+    image(&req, &state, &codes, ImageFormat::Png).await
 }
 
 pub async fn svg(
@@ -86,23 +93,29 @@ pub async fn svg(
     state: web::Data<AppState>,
     codes: web::Data<WorkerCodes>,
 ) -> Result<HttpResponse, AppError> {
-    image(&req, &state, &codes, AnswerKind::Svg, "svg").await
+    image(&req, &state, &codes, ImageFormat::Svg).await
 }
 
-/// The code rendered locally from its `url`, for download.
+/// The code rendered locally from its `url`, for download. Its options (a size, a caption)
+/// are checked with the code, before anything is looked up.
 async fn image(
     req: &HttpRequest,
     state: &AppState,
     codes: &WorkerCodes,
-    kind: AnswerKind,
-    extension: &str,
+    format: ImageFormat,
 ) -> Result<HttpResponse, AppError> {
-    let (code, body) = answer(req, state, codes, kind).await?;
+    let request = ImageRequest::from_query(req.query_string(), state.default_lifetime, format)?;
+    refuse_denied(&request.code, state)?;
+    let body = codes.image(&request, || requester(req)).await?;
+    let kind = AnswerKind::from(format);
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, kind.content_type()))
         .insert_header((
             CONTENT_DISPOSITION,
-            format!("inline; filename=\"{}.{extension}\"", file_stem(&code)),
+            content_disposition(
+                "inline",
+                &format!("{}.{}", file_stem(&request.code), kind.extension()),
+            ),
         ))
         .body(body))
 }

@@ -12,8 +12,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::summary;
+use crate::codes::{Presentation, safe_file_name};
 use crate::error::AppError;
-use crate::render;
 use crate::routes::AppState;
 use crate::routes::download::content_disposition;
 use crate::store::batches::{BatchItem, RowOutcome};
@@ -26,7 +26,8 @@ pub async fn zip(state: &AppState, id: &str) -> Result<HttpResponse, AppError> {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .to_offset(state.utc_offset);
     // Thousands of images take seconds to draw: off the worker that serves pages.
-    let archive = web::block(move || archive(&items, created_at))
+    let presentation = state.codes.presentation().clone();
+    let archive = web::block(move || archive(&presentation, &items, created_at))
         .await
         .map_err(|e| AppError::Internal(e.into()))?
         .map_err(AppError::Internal)?;
@@ -42,6 +43,7 @@ pub async fn zip(state: &AppState, id: &str) -> Result<HttpResponse, AppError> {
 
 /// The archive's bytes.
 fn archive(
+    presentation: &Presentation,
     items: &[BatchItem],
     created_at: OffsetDateTime,
 ) -> Result<Vec<u8>, crate::error::Cause> {
@@ -82,9 +84,9 @@ fn archive(
         let stem = file_stem(item);
         let (png, svg) = (format!("{stem}.png"), format!("{stem}.svg"));
         zip.start_file(png.as_str(), stored)?;
-        zip.write_all(&render::png(url)?)?;
+        zip.write_all(&presentation.png(url)?)?;
         zip.start_file(svg.as_str(), deflated)?;
-        zip.write_all(render::svg(url)?.as_bytes())?;
+        zip.write_all(presentation.svg(url)?.as_bytes())?;
         let expires = expires_at
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
             .and_then(|t| t.format(&Rfc3339).ok())
@@ -107,25 +109,14 @@ fn archive(
 }
 
 /// A file's name without its extension: the label and the scene (the scene alone without a
-/// label), Chinese and other letters kept, characters no file system takes replaced.
-/// Scenes are distinct within a batch, so names are too.
+/// label), Chinese and other letters kept. Scenes are distinct within a batch, so names are
+/// too.
 fn file_stem(item: &BatchItem) -> String {
     let scene = item.code.scene.to_string();
-    let name = match item.label.as_deref() {
+    safe_file_name(&match item.label.as_deref() {
         Some(label) if !label.is_empty() => format!("{label}-{scene}"),
         _ => format!("scene-{scene}"),
-    };
-    name.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect::<String>()
-        .trim_start_matches('.')
-        .to_string()
+    })
 }
 
 #[cfg(test)]
@@ -150,7 +141,7 @@ mod tests {
     fn names_keep_chinese_and_lose_what_file_systems_refuse() {
         assert_eq!(
             file_stem(&item("shop-1", Some("上海店 海报"))),
-            "上海店 海报-shop-1"
+            "上海店_海报-shop-1"
         );
         assert_eq!(file_stem(&item("a/b", Some("x:y*"))), "x_y_-a_b");
         assert_eq!(file_stem(&item("..x", None)), "scene-..x");

@@ -23,6 +23,7 @@ pub async fn sheet(
     let summary = summary(&state, &id).await?;
     let items = state.batches.items(&summary.id).await?;
     let offset = state.utc_offset;
+    let presentation = state.codes.presentation().clone();
     let cells = web::block(move || {
         items
             .iter()
@@ -33,7 +34,7 @@ pub async fn sheet(
                 _ => None,
             })
             .map(|(item, url, expires_at)| {
-                let svg = render::svg(url)?;
+                let svg = presentation.svg(url)?;
                 Ok(PrintCell {
                     label: item.label.clone().unwrap_or_default(),
                     scene: item.code.scene.to_string(),
