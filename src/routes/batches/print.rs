@@ -50,7 +50,7 @@ pub async fn sheet(
     let page = BatchPrintPage {
         layout: state.layout,
         id: summary.id.clone(),
-        waiting: summary.total - summary.done,
+        waiting: summary.total.saturating_sub(summary.done),
         offset: offset_label(offset),
         cells,
     };
