@@ -94,7 +94,9 @@ impl Application {
                         token_endpoint: config.token_endpoint,
                         timeout: config.upstream_timeout,
                     },
-                    sandbox.base_url.clone(),
+                    // Images from the service's own address (routes/sandbox.rs): the
+                    // emulator listens on loopback only, out of reach of other machines.
+                    String::new(),
                     Some(sandbox),
                 )
             }

@@ -299,9 +299,8 @@ async fn show(req: HttpRequest, emulator: web::Data<Emulator>) -> HttpResponse {
     if let Some(fault) = arrive(&emulator, Api::ShowQrcode, &req, None).await {
         return fault;
     }
-    let url = query_param(&req, "ticket").and_then(|t| ticket_url(&t));
-    match url.map(|u| crate::render::png(&u)) {
-        Some(Ok(png)) => HttpResponse::Ok()
+    match query_param(&req, "ticket").and_then(|t| showqrcode_image(&t)) {
+        Some(png) => HttpResponse::Ok()
             .content_type("image/png")
             .insert_header(("Cache-Control", "max-age=604800"))
             .body(png),
@@ -309,6 +308,13 @@ async fn show(req: HttpRequest, emulator: web::Data<Emulator>) -> HttpResponse {
             .content_type("text/plain")
             .body("invalid ticket"),
     }
+}
+
+/// The image `showqrcode` answers for `ticket`, if it is one this emulator issued: what
+/// sandbox mode serves from the service's own address, so that the code's image loads
+/// wherever the service is reached, not only on the emulator's loopback port.
+pub fn showqrcode_image(ticket: &str) -> Option<Vec<u8>> {
+    crate::render::png(&ticket_url(ticket)?).ok()
 }
 
 /// A ticket is base64 of prefix, sequence and URL, as WeChat's embed the URL too; so

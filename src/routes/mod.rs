@@ -123,7 +123,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
         .service(get_only("/metrics", metrics::render))
         .service(get_only("/static/{path:.*}", assets::serve));
     if sandbox {
-        cfg.route("/sandbox/scan", web::post().to(sandbox::scan));
+        cfg.route("/sandbox/scan", web::post().to(sandbox::scan))
+            .service(get_only("/cgi-bin/showqrcode", sandbox::image));
     }
 }
 

@@ -1,5 +1,7 @@
 //! Sandbox only: "simulate scan" makes the emulator push a signed scan event to this
-//! service's own callback, so code -> scan -> statistics works without an account.
+//! service's own callback, so code -> scan -> statistics works without an account; and
+//! the emulator's `showqrcode` images are served from the service's own address, so that
+//! a colleague opening a shared sandbox sees them too.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::body::{self, FORM_BODY_WITHIN, MAX_FORM_BYTES};
 use super::refuse_cross_site_form;
 use crate::domain::{SceneKey, scene_rule};
-use crate::emulator::{Emulator, Follower};
+use crate::emulator::{Emulator, Follower, showqrcode_image};
 use crate::error::AppError;
 use crate::pages::scene_stats_path;
 
@@ -50,4 +52,19 @@ pub async fn scan(
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, scene_stats_path(&scene)))
         .finish())
+}
+
+/// `GET /cgi-bin/showqrcode?ticket=…`: the image of a code the sandbox's emulator made.
+pub async fn image(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let ticket = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, _)| name == "ticket")
+        .map(|(_, ticket)| ticket.into_owned())
+        .unwrap_or_default();
+    let png = showqrcode_image(&ticket).ok_or(AppError::NotFound(
+        "No code of this sandbox has this ticket: open the code's page for its image.",
+    ))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header(("Cache-Control", "max-age=604800"))
+        .body(png))
 }

@@ -102,13 +102,28 @@ async fn with_no_credentials_it_serves_codes_in_sandbox_mode() {
         .and_then(|rest| rest.split('"').next())
         .expect("an <img>")
         .replace("&#38;", "&");
-    let image = client.get(&image_src).send().await.unwrap();
+    let image = client
+        .get(format!("{address}{image_src}"))
+        .send()
+        .await
+        .unwrap();
+    let unknown = client
+        .get(format!("{address}/cgi-bin/showqrcode?ticket=forged"))
+        .send()
+        .await
+        .unwrap();
     let log = child.stop();
 
     assert_eq!(page.status(), 200);
     assert!(html.contains("badge sandbox"));
-    assert!(image_src.starts_with("http://127.0.0.1:"), "{image_src}");
+    // Served from the service's own address, reachable wherever the service is.
+    assert!(
+        image_src.starts_with("/cgi-bin/showqrcode?ticket="),
+        "{image_src}"
+    );
     assert_eq!(image.status(), 200);
+    assert_eq!(image.headers().get("content-type").unwrap(), "image/png");
+    assert_eq!(unknown.status(), 404);
     assert_eq!(log.matches("sandbox mode").count(), 1, "{log}");
 }
 
