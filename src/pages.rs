@@ -341,6 +341,16 @@ pub struct PrintCell {
     pub image: String,
 }
 
+/// A scene with no code, name or scan: nothing to show but how to start.
+#[derive(Template)]
+#[template(path = "scene_unknown.html")]
+pub struct UnknownScenePage {
+    pub layout: Layout,
+    pub scene: String,
+    pub temporary_href: String,
+    pub permanent_href: String,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

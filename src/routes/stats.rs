@@ -19,7 +19,7 @@ use crate::domain::{GroupName, SceneKey, SceneType, SortKey, StatsQuery, View};
 use crate::error::AppError;
 use crate::pages::{
     CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRow,
-    human_duration, percent, render, scene_stats_path,
+    UnknownScenePage, human_duration, percent, render, scene_stats_path,
 };
 use crate::stats::report::Counted;
 use crate::stats::report::GroupStats;
@@ -45,8 +45,32 @@ pub async fn scene_page(
     })?;
     let query = stats_query(&req, state.utc_offset)?;
     let report = SceneReport::gather(&state.store, scene, query).await?;
+    let unknown = report.label.is_none()
+        && report.group.is_none()
+        && report.codes.is_empty()
+        && !state.store.scene_is_counted(&report.scene).await?;
+    if unknown {
+        let page = UnknownScenePage {
+            layout: state.layout,
+            temporary_href: format!("/open?{}", open_query(&report.scene, "temporary")),
+            permanent_href: format!("/open?{}", open_query(&report.scene, "permanent")),
+            scene: report.scene.to_string(),
+        };
+        return Ok(render(StatusCode::NOT_FOUND, &page));
+    }
     let page = scene_stats_page(state.layout, report, state.utc_offset);
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The home form's query that opens `scene`'s code of `kind`: a scene of digits as a
+/// number, any other as text.
+fn open_query(scene: &str, kind: &str) -> String {
+    let number = !scene.starts_with('0') && scene.parse::<u32>().is_ok_and(|n| n > 0);
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("scene", scene)
+        .append_pair("scene_type", if number { "id" } else { "str" })
+        .append_pair("kind", kind)
+        .finish()
 }
 
 pub async fn json(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

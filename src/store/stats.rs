@@ -209,6 +209,17 @@ pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
 }
 
 impl Store {
+    /// Whether any event was ever counted for `scene` (one row of `counted_scenes`).
+    pub async fn scene_is_counted(&self, scene: &str) -> Result<bool, StoreError> {
+        let counted: Option<i64> = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar("SELECT 1 FROM counted_scenes WHERE scene = $1")
+                .bind(scene)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(counted.is_some())
+    }
+
     /// Every scene that has a code, a label, a group or a scan in the range, with its
     /// numbers but for unique users (left `None`): these come from `scene_days`, scene after
     /// scene in `counted_scenes`' order (CROSS JOIN keeps SQLite to that order, in which each

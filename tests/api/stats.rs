@@ -274,7 +274,39 @@ async fn a_text_that_is_no_scene_is_refused_wherever_a_scene_is_named() {
         "{}",
         label.text()
     );
-    assert_eq!(sixty_four.status, 200);
+    // A valid scene: not refused, but unknown (no code, name or scan).
+    assert_eq!(sixty_four.status, 404);
+}
+
+#[actix_web::test]
+async fn a_scene_with_no_code_name_or_scan_gets_a_404_offering_its_code() {
+    let app = spawn_app().await;
+
+    let unknown = app.get("/stats/never-seen").await;
+    let numbered = app.get("/stats/4242").await;
+    let named = app
+        .post_form("/labels", &[("scene", "never-seen"), ("label", "Door")])
+        .await;
+    let known = app.get("/stats/never-seen").await;
+
+    assert_eq!(unknown.status, 404);
+    let page = unknown.text();
+    assert!(page.contains("Scene never-seen"), "{page}");
+    assert!(!page.contains("made elsewhere"), "{page}");
+    assert!(
+        page.contains(r#"href="/open?scene=never-seen&#38;scene_type=str&#38;kind=permanent""#),
+        "{page}"
+    );
+    assert!(
+        numbered
+            .text()
+            .contains(r#"href="/open?scene=4242&#38;scene_type=id&#38;kind=temporary""#),
+        "{}",
+        numbered.text()
+    );
+    assert_eq!(named.status, 303);
+    assert_eq!(known.status, 200);
+    assert_eq!(app.emulator.codes_created(), 0);
 }
 
 #[actix_web::test]
