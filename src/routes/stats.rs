@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::AppState;
+use super::download::content_disposition;
 use crate::chart;
 use crate::domain::{GroupName, SceneKey, SceneType, SortKey, StatsQuery, View};
 use crate::error::AppError;
@@ -93,7 +94,7 @@ pub async fn csv(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
+            content_disposition("attachment", &name),
         ))
         .streaming(body))
 }
@@ -516,6 +517,9 @@ fn report_json(report: &Report, offset: UtcOffset) -> ReportJson<'_> {
     }
 }
 
+/// UTF-8's byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 const CSV_HEADER: [&str; 11] = [
     "scene",
     "label",
@@ -550,7 +554,13 @@ fn csv_body(
 
 /// Lines of the CSV, with its header first when `header`.
 fn csv_chunk(lines: &[SceneStats], header: bool, offset: UtcOffset) -> Result<Bytes, AppError> {
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(100 * lines.len()));
+    let mut buffer = Vec::with_capacity(100 * lines.len() + UTF8_BOM.len());
+    if header {
+        // A byte order mark first: Excel on Chinese Windows reads a CSV without one in the
+        // local code page, and garbles every label.
+        buffer.extend_from_slice(UTF8_BOM);
+    }
+    let mut writer = csv::Writer::from_writer(buffer);
     let internal = |e: csv::Error| AppError::Internal(Box::new(e));
     if header {
         writer.write_record(CSV_HEADER).map_err(internal)?;

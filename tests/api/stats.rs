@@ -76,7 +76,7 @@ async fn the_csv_has_a_header_and_the_same_numbers() {
     assert_eq!(csv.content_type(), "text/csv; charset=utf-8");
     assert_eq!(
         csv.text(),
-        "scene,label,group,kinds,scans,new_followers,unique_users,lost,retained,retention,last_scan\n\
+        "\u{feff}scene,label,group,kinds,scans,new_followers,unique_users,lost,retained,retention,last_scan\n\
          poster,,,,3,2,2,1,1,0.5000,2000-01-02T00:05:00Z\n\
          42,,,,1,0,1,0,0,,2000-01-04T00:06:40Z\n"
     );
@@ -125,8 +125,8 @@ async fn a_csv_of_many_scenes_arrives_streamed_whole_and_in_order() {
     assert_eq!(
         lines.next(),
         Some(
-            "scene,label,group,kinds,scans,new_followers,unique_users,lost,retained,retention,\
-             last_scan"
+            "\u{feff}scene,label,group,kinds,scans,new_followers,unique_users,lost,retained,\
+             retention,last_scan"
         )
     );
     // Most scans first; ties in scene order.
