@@ -139,6 +139,7 @@ impl Application {
             layout,
             permanent_allowed: config.permanent_allowed,
             branding: config.branding.map(Arc::new),
+            utc_offset: config.utc_offset,
         };
         let codes = Arc::new(CodeService::new(
             store.clone(),

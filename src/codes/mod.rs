@@ -531,6 +531,7 @@ mod tests {
             layout: Layout { sandbox: false },
             permanent_allowed: true,
             branding: None,
+            utc_offset: time::UtcOffset::UTC,
         };
         let allowance = NewCodeAllowance {
             per_client: 0,

@@ -72,6 +72,8 @@ pub struct Presentation {
     pub permanent_allowed: bool,
     /// SCENE_QR_LOGO and the colours: when set, the images are drawn with them.
     pub branding: Option<Arc<Branding>>,
+    /// SCENE_QR_UTC_OFFSET: pages show times in it, as the statistics count days in it.
+    pub utc_offset: time::UtcOffset,
 }
 
 /// Why an answer could not be rendered: a fault of scene-qr (or of its database, for the
@@ -205,12 +207,7 @@ impl Presentation {
             image_url: image_url(&self.mp_base, &ticket.ticket),
             url: ticket.url.clone(),
             lifetime: ticket.expire_seconds.map(human_duration),
-            expires_at: expires_at.and_then(|t| {
-                t.format(format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-                ))
-                .ok()
-            }),
+            expires_at: expires_at.and_then(|t| local_time(t, self.utc_offset)),
             expires_at_rfc3339: expires_at.and_then(|t| t.format(&Rfc3339).ok()),
             query: code.query_string(),
             file_stem: file_stem(code),
@@ -272,6 +269,22 @@ struct CodeJson<'a> {
     image_url: String,
     expire_seconds: Option<u32>,
     expires_at: Option<String>,
+}
+
+/// `t` as pages show times: in the statistics' offset, which is named ("2026-12-04 14:42
+/// UTC+08:00"), so that a code's page and its scene's statistics agree.
+fn local_time(t: time::OffsetDateTime, offset: time::UtcOffset) -> Option<String> {
+    let local = t.to_offset(offset);
+    let (hours, minutes, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    let shown = local
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+        .ok()?;
+    Some(format!(
+        "{shown} UTC{sign}{:02}:{:02}",
+        hours.abs(),
+        minutes.abs()
+    ))
 }
 
 /// The `showqrcode` address of a ticket. Tickets hold `+`, `/` and `=`, so the ticket is

@@ -485,3 +485,34 @@ async fn downloads_of_chinese_scenes_keep_their_names_in_filename_star() {
     // Two scenes, two names: before, both were scene-___-__.png.
     assert_ne!(disposition(&png), disposition(&other_png));
 }
+
+#[actix_web::test]
+async fn a_codes_page_shows_its_expiry_in_the_time_zone_of_the_statistics() {
+    let app = spawn_app_with(|s| s.utc_offset = time::macros::offset!(+8)).await;
+
+    let code = app
+        .get("/api/qrcode?scene_id=31&expire_seconds=86400")
+        .await
+        .json();
+    let page = app
+        .get("/qrcode?scene_id=31&expire_seconds=86400")
+        .await
+        .text();
+
+    let expires = time::OffsetDateTime::parse(
+        code["expires_at"].as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339 in the JSON, in UTC");
+    let local = expires.to_offset(time::macros::offset!(+8));
+    let shown = format!(
+        "{}-{:02}-{:02} {:02}:{:02} UTC+08:00",
+        local.year(),
+        u8::from(local.month()),
+        local.day(),
+        local.hour(),
+        local.minute()
+    );
+    assert!(page.contains(&shown), "{shown} not on the page");
+    assert!(!page.contains(":00 UTC<"), "a time in UTC is left");
+}
