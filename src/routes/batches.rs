@@ -95,7 +95,8 @@ pub async fn create(
         Ok(request) => {
             let id = submit(&state, &request).await?;
             Ok(HttpResponse::SeeOther()
-                .insert_header((LOCATION, format!("/batches/{id}")))
+                // The batch's page says it started when it is the fragment's target.
+                .insert_header((LOCATION, format!("/batches/{id}#batch-started")))
                 .finish())
         }
         Err(invalid) => {

@@ -18,6 +18,9 @@ const ALLOWED: &str = concat!(
      scene out of its group)."
 );
 
+/// The notice a page shows after a save (an element of base.html).
+const NAME_SAVED: &str = "name-saved";
+
 /// Where a form may send staff back to: the pages of this service that have the form.
 const BACK_TO: [&str; 4] = ["/qrcode", "/stats", "/open", "/"];
 
@@ -58,11 +61,13 @@ pub async fn save(
         group,
     };
     state.store.save_scene_settings(&scene, change).await?;
-    let location = if is_own_page(&back) {
-        back
+    let page = if is_own_page(&back) {
+        back.split('#').next().unwrap_or_default().to_string()
     } else {
         scene_stats_path(&scene)
     };
+    // The page shows its "Name saved" notice when it is the fragment's target (base.html).
+    let location = format!("{page}#{NAME_SAVED}");
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .finish())

@@ -50,7 +50,11 @@ pub async fn scan(
         .await
         .map_err(|e| AppError::Internal(format!("simulated scan failed: {e}").into()))?;
     Ok(HttpResponse::SeeOther()
-        .insert_header((LOCATION, scene_stats_path(&scene)))
+        // The statistics page says the scan was sent when it is the fragment's target.
+        .insert_header((
+            LOCATION,
+            format!("{}#scan-simulated", scene_stats_path(&scene)),
+        ))
         .finish())
 }
 

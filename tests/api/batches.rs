@@ -216,11 +216,16 @@ async fn the_zip_holds_each_code_as_png_and_svg_named_in_chinese_with_an_index()
         .post_form("/batches", &[("csv", csv), ("kind", "permanent")])
         .await;
     assert_eq!(created.status, 303, "{}", created.text());
-    let page = created
+    let location = created
         .headers
         .get("location")
         .and_then(|l| l.to_str().ok())
         .unwrap_or_default()
+        .to_string();
+    // The batch's page, with its "Batch started" notice as the fragment's target.
+    let page = location
+        .strip_suffix("#batch-started")
+        .expect("the notice's fragment")
         .to_string();
     let id = page.trim_start_matches("/batches/").to_string();
     let progress = progress_once(&app, &id, finished).await;
@@ -361,9 +366,9 @@ async fn the_batch_page_refreshes_itself_until_done_and_then_offers_the_download
 
     assert_eq!(running.status, 200);
     assert!(
-        running
-            .text()
-            .contains(r#"<meta http-equiv="refresh" content="2">"#),
+        running.text().contains(&format!(
+            r#"<meta http-equiv="refresh" content="2; url=/batches/{id}">"#
+        )),
         "{}",
         running.text()
     );

@@ -166,6 +166,22 @@ async fn a_scene_goes_from_the_form_to_a_loaded_code_to_a_counted_scan() {
             .is_ok_and(|u| u.path() == "/stats/4242")
     })
     .await;
+    // The page says what happened: the scan's notice shows, the others do not.
+    let display = |id: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .execute(
+                    "return getComputedStyle(document.getElementById(arguments[0])).display;",
+                    vec![json!(id)],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        }
+    };
+    assert_eq!(display("scan-simulated").await.as_deref(), Some("block"));
+    assert_eq!(display("name-saved").await.as_deref(), Some("none"));
     let scans = client
         .find(Locator::Css(".totals dd"))
         .await

@@ -596,7 +596,7 @@ async fn the_label_form_sends_staff_back_only_to_the_services_own_pages() {
             .to_string()
     };
     assert_eq!(own.status, 303);
-    assert_eq!(location(&own), "/qrcode?scene_id=7");
+    assert_eq!(location(&own), "/qrcode?scene_id=7#name-saved");
     assert_eq!(elsewhere.status, 303);
-    assert_eq!(location(&elsewhere), "/stats/7");
+    assert_eq!(location(&elsewhere), "/stats/7#name-saved");
 }

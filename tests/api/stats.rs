@@ -328,7 +328,7 @@ async fn a_label_set_on_the_code_page_shows_everywhere() {
     assert_eq!(saved.status, 303);
     assert_eq!(
         saved.headers.get("location").unwrap(),
-        "/qrcode?scene_str=shop-12"
+        "/qrcode?scene_str=shop-12#name-saved"
     );
     let page = app.get("/qrcode?scene_str=shop-12").await.text();
     assert!(page.contains("Shop 12 &#60;counter&#62;"));
@@ -365,7 +365,10 @@ async fn labels_are_checked_and_forms_from_other_sites_refused() {
 
     assert_eq!(too_long.status, 400);
     assert_eq!(no_scene.status, 400);
-    assert_eq!(offsite_back.headers.get("location").unwrap(), "/stats/1");
+    assert_eq!(
+        offsite_back.headers.get("location").unwrap(),
+        "/stats/1#name-saved"
+    );
     assert_eq!(cross_site, 403);
 }
 
@@ -439,7 +442,10 @@ async fn in_sandbox_mode_a_simulated_scan_reaches_the_statistics() {
         .await;
 
     assert_eq!(new.status, 303, "{}", new.text());
-    assert_eq!(new.headers.get("location").unwrap(), "/stats/5");
+    assert_eq!(
+        new.headers.get("location").unwrap(),
+        "/stats/5#scan-simulated"
+    );
     assert_eq!(existing.status, 303);
     let stats = app.get("/api/stats").await.json();
     assert_eq!(stats["scenes"][0]["scans"], 2);
