@@ -443,10 +443,11 @@ pub enum InvalidRequest {
 impl InvalidRequest {
     /// The rules, for the line under the error that says what is allowed.
     pub const ALLOWED: &'static str = concat!(
-        "Exactly one of scene_id (1..=4294967295; 1..=100000 when permanent) or scene_str (",
+        "A code is asked for with one scene: scene_id, a whole number from 1 to 4294967295 \
+        (1 to 100000 for a permanent code), or scene_str, text of ",
         scene_rule!(),
-        "); optional permanent=true|false; optional expire_seconds (60..=2592000, temporary \
-        codes only)."
+        ". Add permanent=true for a permanent code (one that never expires); a temporary \
+        code may give its lifetime as expire_seconds, from 60 seconds to 2592000 (30 days)."
     );
 }
 

@@ -27,15 +27,11 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         *field = value.into_owned();
     }
     let scene = form.scene.trim();
+    // "shop-13" typed with "a number" chosen (the default) is text: taken as such rather
+    // than refused. Digits stay a number, and a number out of range is said to be one.
+    let as_text = form.scene_type == "str" || !scene.bytes().all(|b| b.is_ascii_digit());
     let mut query = form_urlencoded::Serializer::new(String::new());
-    query.append_pair(
-        if form.scene_type == "str" {
-            "scene_str"
-        } else {
-            "scene_id"
-        },
-        scene,
-    );
+    query.append_pair(if as_text { "scene_str" } else { "scene_id" }, scene);
     if form.kind == "permanent" {
         query.append_pair("permanent", "true");
     } else if !form.expire_seconds.trim().is_empty() {

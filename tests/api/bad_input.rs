@@ -49,7 +49,7 @@ async fn every_bad_query_is_a_400_page_saying_what_is_wrong_and_what_is_allowed(
         let unescaped = text.replace("&#34;", "\"").replace("&quot;", "\"");
         assert!(unescaped.contains(words), "{query}: {text}");
         assert!(
-            text.contains("Exactly one of scene_id"),
+            text.contains("A code is asked for with one scene"),
             "{query}: allowed values shown"
         );
     }
@@ -75,7 +75,7 @@ async fn every_bad_query_is_a_400_json_error_on_the_api() {
             body["hint"]
                 .as_str()
                 .unwrap()
-                .contains("Exactly one of scene_id")
+                .contains("A code is asked for with one scene")
         );
     }
     assert_eq!(app.emulator.token_calls(), 0);

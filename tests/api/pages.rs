@@ -43,6 +43,11 @@ async fn the_form_redirects_to_the_codes_canonical_page() {
             "scene=+9+&scene_type=id&kind=temporary&expire_seconds=",
             "/qrcode?scene_id=9&expire_seconds=604800",
         ),
+        // Text typed with "a number" chosen (the default) is taken as text.
+        (
+            "scene=shop-13&scene_type=id&kind=temporary&expire_seconds=3600",
+            "/qrcode?scene_str=shop-13&expire_seconds=3600",
+        ),
     ];
 
     for (form, location) in cases {
@@ -63,12 +68,12 @@ async fn a_refused_form_comes_back_filled_in_with_the_problem() {
     let app = spawn_app().await;
 
     let response = app
-        .get("/open?scene=abc&scene_type=id&kind=temporary&expire_seconds=600")
+        .get("/open?scene=0&scene_type=id&kind=temporary&expire_seconds=600")
         .await;
 
     assert_eq!(response.status, 400);
     let text = response.text();
-    assert!(text.contains(r#"value="abc""#));
+    assert!(text.contains(r#"value="0""#));
     assert!(text.contains("whole number from 1 to 4294967295"));
     assert!(text.contains(r#"value="600""#));
 }
