@@ -341,6 +341,17 @@ pub struct PrintCell {
     pub image: String,
 }
 
+/// The statistics page's range form again, as typed, with what was wrong with it.
+#[derive(Template)]
+#[template(path = "stats_refused.html")]
+pub struct StatsRefusedPage {
+    pub layout: Layout,
+    pub problem: String,
+    pub allowed: &'static str,
+    pub from: String,
+    pub to: String,
+}
+
 /// A scene with no code, name or scan: nothing to show but how to start.
 #[derive(Template)]
 #[template(path = "scene_unknown.html")]

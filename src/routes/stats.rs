@@ -19,8 +19,8 @@ use crate::chart;
 use crate::domain::{GroupName, SceneKey, SceneType, SortKey, StatsQuery, View};
 use crate::error::AppError;
 use crate::pages::{
-    CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRow,
-    UnknownScenePage, human_duration, percent, render, scene_stats_path,
+    CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRefusedPage,
+    StatsRow, UnknownScenePage, human_duration, percent, render, scene_stats_path,
 };
 use crate::stats::report::Counted;
 use crate::stats::report::GroupStats;
@@ -29,7 +29,13 @@ use crate::store::StoreError;
 use crate::store::stats::{CohortRetention, SceneStats, Totals, retention};
 
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let query = stats_query(&req, state.utc_offset)?;
+    let query = match stats_query(&req, state.utc_offset) {
+        Ok(query) => query,
+        Err(AppError::BadRequest { message, allowed }) => {
+            return Ok(refused_range(&req, &state, message, allowed));
+        }
+        Err(other) => return Err(other),
+    };
     let report = Report::gather(&state.store, query, Counted::Page).await?;
     let page = stats_page(state.layout, &report, state.utc_offset)?;
     Ok(render(StatusCode::OK, &page))
@@ -61,6 +67,32 @@ pub async fn scene_page(
     }
     let page = scene_stats_page(state.layout, report, state.utc_offset);
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The range form again with the dates as typed (cut short), and what was wrong: a bad
+/// date is mended where it was typed, not by starting over.
+fn refused_range(
+    req: &HttpRequest,
+    state: &AppState,
+    problem: String,
+    allowed: &'static str,
+) -> HttpResponse {
+    let mut page = StatsRefusedPage {
+        layout: state.layout,
+        problem,
+        allowed,
+        from: String::new(),
+        to: String::new(),
+    };
+    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        let typed: String = value.chars().take(20).collect();
+        match name.as_ref() {
+            "from" => page.from = typed,
+            "to" => page.to = typed,
+            _ => {}
+        }
+    }
+    render(StatusCode::BAD_REQUEST, &page)
 }
 
 /// The home form's query that opens `scene`'s code of `kind`: a scene of digits as a

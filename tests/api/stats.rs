@@ -486,3 +486,21 @@ async fn a_saved_label_shows_on_the_page_whichever_worker_answers() {
         assert!(page.text().contains("Till 3"), "{}", page.text());
     }
 }
+
+#[actix_web::test]
+async fn a_bad_range_shows_the_date_form_again_as_typed() {
+    let app = spawn_app().await;
+
+    let page = app.get("/stats?from=2000-02-01&to=2000-01-01").await;
+
+    assert_eq!(page.status, 400);
+    let text = page.text();
+    assert!(
+        text.contains(r#"<form action="/stats" method="get" class="range">"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"name="from" value="2000-02-01""#), "{text}");
+    assert!(text.contains(r#"name="to" value="2000-01-01""#), "{text}");
+    assert!(text.contains("YYYY-MM-DD"), "what is allowed: {text}");
+    assert!(!text.contains("Back to the start"), "{text}");
+}
