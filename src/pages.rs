@@ -341,6 +341,17 @@ pub struct PrintCell {
     pub image: String,
 }
 
+/// A code alone, for a frame in another tool (`/embed/qrcode`): no navigation, no forms.
+#[derive(Template)]
+#[template(path = "embed.html")]
+pub struct EmbedPage {
+    pub scene: String,
+    pub label: String,
+    pub image_url: String,
+    /// Temporary codes only, in the pages' time zone.
+    pub expires_at: Option<String>,
+}
+
 /// The statistics page's range form again, as typed, with what was wrong with it.
 #[derive(Template)]
 #[template(path = "stats_refused.html")]

@@ -17,7 +17,7 @@ use crate::settings::ConfigError;
 
 /// The policy allows no script at all, styles and images from this service only (plus
 /// the WeChat image host `mp_base`), forms posted back here only, and framing only by
-/// `frame_ancestors` (SCENE_QR_FRAME_ANCESTORS).
+/// `frame_ancestors`: `'self'` for the app, SCENE_QR_FRAME_ANCESTORS for the embed views.
 pub fn content_security_policy(
     mp_base: &str,
     frame_ancestors: &str,
@@ -43,17 +43,34 @@ pub fn content_security_policy(
 /// (it holds an `Rc`).
 #[derive(Clone)]
 pub struct SecurityHeaders {
-    headers: Rc<[(HeaderName, HeaderValue); 3]>,
+    headers: Rc<Headers>,
 }
 
+/// The headers of the app's answers, and of the embed view's (`/embed/…`), which only
+/// differ in who may frame them.
+struct Headers {
+    app: [(HeaderName, HeaderValue); 3],
+    embed: [(HeaderName, HeaderValue); 3],
+}
+
+/// Where the embed views live: the only answers other sites may frame.
+const EMBED_PREFIX: &str = "/embed/";
+
 impl SecurityHeaders {
-    pub fn new(policy: HeaderValue) -> Self {
-        Self {
-            headers: Rc::new([
+    /// `policy` for every answer but the embed views, which get `embed_policy`.
+    pub fn new(policy: HeaderValue, embed_policy: HeaderValue) -> Self {
+        let with = |policy| {
+            [
                 (CONTENT_SECURITY_POLICY, policy),
                 (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
                 (REFERRER_POLICY, HeaderValue::from_static("same-origin")),
-            ]),
+            ]
+        };
+        Self {
+            headers: Rc::new(Headers {
+                app: with(policy),
+                embed: with(embed_policy),
+            }),
         }
     }
 }
@@ -78,7 +95,7 @@ where
 
 pub struct SecurityHeadersService<S> {
     service: S,
-    headers: Rc<[(HeaderName, HeaderValue); 3]>,
+    headers: Rc<Headers>,
 }
 
 impl<S, B> Service<ServiceRequest> for SecurityHeadersService<S>
@@ -92,9 +109,11 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        let embed = req.path().starts_with(EMBED_PREFIX);
         WithSecurityHeaders {
             inner: self.service.call(req),
             headers: self.headers.clone(),
+            embed,
         }
     }
 }
@@ -104,7 +123,8 @@ pin_project! {
     pub struct WithSecurityHeaders<F> {
         #[pin]
         inner: F,
-        headers: Rc<[(HeaderName, HeaderValue); 3]>,
+        headers: Rc<Headers>,
+        embed: bool,
     }
 }
 
@@ -117,8 +137,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(cx))?;
+        let chosen = if *this.embed {
+            &this.headers.embed
+        } else {
+            &this.headers.app
+        };
         let headers = response.headers_mut();
-        for (name, value) in this.headers.iter() {
+        for (name, value) in chosen.iter() {
             headers.insert(name.clone(), value.clone());
         }
         Poll::Ready(Ok(response))

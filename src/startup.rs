@@ -110,7 +110,9 @@ impl Application {
                  codes and read statistics; set SCENE_QR_AUTH=basic or header"
             );
         }
-        let policy = content_security_policy(&mp_base, &config.frame_ancestors)?;
+        // The app frames itself at most; other sites may frame the embed views only.
+        let policy = content_security_policy(&mp_base, "'self'")?;
+        let embed_policy = content_security_policy(&mp_base, &config.frame_ancestors)?;
         // Installed before the first request, so that /metrics is complete from the start.
         let _ = telemetry::metrics_handle();
         let (store, writer_task) = Store::open(&config.database_url, config.utc_offset)
@@ -172,7 +174,7 @@ impl Application {
                 .wrap(Condition::new(auth_on, from_fn(auth::require_staff)))
                 // Errors of the routes and of access control, as a page or as JSON.
                 .wrap(ErrorAnswers::new(layout))
-                .wrap(SecurityHeaders::new(policy.clone()))
+                .wrap(SecurityHeaders::new(policy.clone(), embed_policy.clone()))
                 // One log line per request (the path only, never the query string) and
                 // its metrics.
                 .wrap(ObserveRequests)

@@ -505,6 +505,27 @@ impl WorkerCodes {
         self.shared.drawn(&entry, request).await
     }
 
+    /// The embed view of `code`, rendered from the cached entry (not kept: embeds are
+    /// few next to pages, and a view rendered per request is never stale).
+    pub async fn embed(
+        &self,
+        code: &CodeRequest,
+        client: impl FnOnce() -> String,
+    ) -> Result<Bytes, CodeError> {
+        let entry = self.shared.entry(&self.wechat, code, client).await?;
+        let unrendered = |failure| CodeError::Unrendered(Arc::new(failure));
+        let label = self
+            .shared
+            .store
+            .label(&code.scene.to_string())
+            .await
+            .map_err(|e| unrendered(RenderFailure::new(AnswerKind::Page, e)))?;
+        self.shared
+            .presentation
+            .embed(code, &entry.ticket, label)
+            .map_err(unrendered)
+    }
+
     async fn answer_from_shared(
         &self,
         code: &CodeRequest,

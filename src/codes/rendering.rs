@@ -10,7 +10,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 use crate::domain::{CodeRequest, ImageFormat, Kind, LastWeek, PngSize, Scene, Ticket};
-use crate::pages::{LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path};
+use crate::pages::{
+    EmbedPage, LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path,
+};
 use crate::render::{self, Branding};
 
 /// What a code is asked for as.
@@ -183,6 +185,27 @@ impl Presentation {
         }
         .map(Bytes::from)
         .map_err(|e| RenderFailure::new(AnswerKind::Svg, e))
+    }
+
+    /// The embed view of `code`: the code, its scene and label, and its expiry, nothing
+    /// else, for a frame in another tool.
+    pub fn embed(
+        &self,
+        code: &CodeRequest,
+        ticket: &Ticket,
+        label: Option<String>,
+    ) -> Result<Bytes, RenderFailure> {
+        EmbedPage {
+            scene: code.scene.to_string(),
+            label: label.unwrap_or_default(),
+            image_url: image_url(&self.mp_base, &ticket.ticket),
+            expires_at: ticket
+                .expires_at
+                .and_then(|t| local_time(t, self.utc_offset)),
+        }
+        .render()
+        .map(Bytes::from)
+        .map_err(|e| RenderFailure::new(AnswerKind::Page, e))
     }
 
     fn page(

@@ -89,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
         .service(get_only("/open", home::open))
         .service(get_only("/qrcode.png", qrcode::png))
         .service(get_only("/qrcode.svg", qrcode::svg))
+        .service(get_only("/embed/qrcode", qrcode::embed))
         .route("/labels", web::post().to(labels::save))
         .service(get_only("/stats", stats::page))
         .service(get_only("/stats.csv", stats::csv))

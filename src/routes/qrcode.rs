@@ -64,6 +64,17 @@ pub async fn page(
     Ok(html(StatusCode::OK, body))
 }
 
+/// The code alone, for a frame in another tool: its image, scene, label and expiry.
+pub async fn embed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    codes: web::Data<WorkerCodes>,
+) -> Result<HttpResponse, AppError> {
+    let code = requested_code(&req, &state)?;
+    let body = codes.embed(&code, || requester(&req)).await?;
+    Ok(html(StatusCode::OK, body))
+}
+
 /// The code as JSON, for internal tools.
 pub async fn json(
     req: HttpRequest,

@@ -516,3 +516,65 @@ async fn a_codes_page_shows_its_expiry_in_the_time_zone_of_the_statistics() {
     assert!(page.contains(&shown), "{shown} not on the page");
     assert!(!page.contains(":00 UTC<"), "a time in UTC is left");
 }
+
+#[actix_web::test]
+async fn the_embed_view_is_the_code_alone_and_frameable_by_the_tools_named() {
+    let app = spawn_app_with(|s| {
+        s.frame_ancestors = "'self' https://tools.example.com".into();
+    })
+    .await;
+    let saved = app
+        .post_form("/labels", &[("scene", "shop-9"), ("label", "上海店")])
+        .await;
+    assert_eq!(saved.status, 303);
+
+    let embed = app
+        .get("/embed/qrcode?scene_str=shop-9&expire_seconds=86400")
+        .await;
+    let page = app
+        .get("/qrcode?scene_str=shop-9&expire_seconds=86400")
+        .await;
+    let bad = app.get("/embed/qrcode?scene_id=0").await;
+
+    assert_eq!(embed.status, 200);
+    let csp = |answer: &crate::helpers::Response| {
+        answer
+            .headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        csp(&embed).ends_with("frame-ancestors 'self' https://tools.example.com"),
+        "{}",
+        csp(&embed)
+    );
+    assert!(
+        csp(&page).ends_with("frame-ancestors 'self'"),
+        "{}",
+        csp(&page)
+    );
+    let text = embed.text();
+    let code = app
+        .get("/api/qrcode?scene_str=shop-9&expire_seconds=86400")
+        .await
+        .json();
+    let image = code["image_url"]
+        .as_str()
+        .unwrap_or_default()
+        .replace('&', "&#38;");
+    assert!(text.contains(&format!(r#"<img src="{image}""#)), "{text}");
+    assert!(text.contains("上海店"), "{text}");
+    assert!(text.contains("shop-9"), "{text}");
+    assert!(text.contains("Expires 20"), "{text}");
+    for app_part in ["<nav", "<form", "<header"] {
+        assert!(
+            !text.contains(app_part),
+            "{app_part} in the embed view: {text}"
+        );
+    }
+    assert_eq!(bad.status, 400);
+    // The page, the JSON and the embed view share one code.
+    assert_eq!(app.emulator.codes_created(), 1);
+}
