@@ -328,3 +328,100 @@ async fn a_batch_goes_from_a_pattern_to_a_preview_to_twelve_codes_per_printed_a4
     assert_eq!(pdf_pages(&pdf), 2);
     client.close().await.unwrap();
 }
+
+/// A page of another tool, on another origin (`listener`'s loopback port), framing
+/// `frame_src`; served to every request until the test ends. Returns its address.
+fn tool_page(listener: TcpListener, frame_src: &str) -> String {
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let body = format!(
+        "<!doctype html><title>tool</title><h1>Another tool</h1>\
+         <iframe src=\"{frame_src}\" width=\"260\" height=\"320\"></iframe>"
+    );
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    address
+}
+
+#[actix_web::test]
+async fn the_embed_view_shows_in_a_frame_of_an_allowed_tool_and_nowhere_else() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium and chromium-driver are missing; .ci/run installs them"
+        );
+        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+        return;
+    }
+    // Two tools on two origins; the app allows the first only.
+    let allowed_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let allowed_origin = format!("http://{}", allowed_listener.local_addr().unwrap());
+    let app = spawn_app_with(|s| {
+        s.appid = None;
+        s.appsecret = None;
+        s.push_token = None;
+        s.frame_ancestors = format!("'self' {allowed_origin}");
+    })
+    .await;
+    let embed = format!(
+        "{}/embed/qrcode?scene_str=shop-9&permanent=true",
+        app.address
+    );
+    let allowed = tool_page(allowed_listener, &embed);
+    let refused = tool_page(TcpListener::bind("127.0.0.1:0").unwrap(), &embed);
+    let (_driver, driver_url) = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver_url, profile.path()).await;
+
+    client.goto(&allowed).await.unwrap();
+    client.enter_frame(0).await.unwrap();
+    let caption = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".embed-code figcaption"))
+        .await
+        .expect("the embed view inside the allowed tool's frame")
+        .text()
+        .await
+        .unwrap();
+    assert!(caption.contains("shop-9"), "{caption}");
+    eventually("the framed code's image", || async {
+        client
+            .execute(
+                "const i = document.querySelector('.embed-code img'); \
+                 return i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .is_some_and(|width| width > 0)
+    })
+    .await;
+    client.enter_parent_frame().await.unwrap();
+    screenshot(&client, "embed-in-allowed-tool.png").await;
+
+    // Any other origin gets a frame the browser leaves empty.
+    client.goto(&refused).await.unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    client.enter_frame(0).await.unwrap();
+    let shown = client.find(Locator::Css(".embed-code")).await;
+    assert!(
+        shown.is_err(),
+        "the embed view showed in a tool that is not allowed"
+    );
+    client.enter_parent_frame().await.unwrap();
+    screenshot(&client, "embed-in-refused-tool.png").await;
+    client.close().await.unwrap();
+}
