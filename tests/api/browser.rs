@@ -211,6 +211,43 @@ async fn a_scene_goes_from_the_form_to_a_loaded_code_to_a_counted_scan() {
     );
     screenshot(&client, "stats-page.png").await;
 
+    // On a phone: no sideways scrolling, rows as cards, chart labels large enough to read.
+    client.set_window_size(390, 844).await.unwrap();
+    client
+        .goto(&format!("{}/stats", app.address))
+        .await
+        .unwrap();
+    let phone = client
+        .execute(
+            "return [document.documentElement.scrollWidth <= window.innerWidth, \
+             getComputedStyle(document.querySelector('table.stats tr')).display, \
+             document.querySelector('svg.chart .tick').getBoundingClientRect().height];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&client, "stats-phone.png").await;
+    let widest = client
+        .execute(
+            "return [...document.querySelectorAll('body *')] \
+             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1) \
+             .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + \
+             Math.round(e.getBoundingClientRect().right));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        phone[0],
+        json!(true),
+        "the page scrolls sideways: {phone}, past the edge: {widest}"
+    );
+    assert_eq!(phone[1], json!("block"), "rows are not cards: {phone}");
+    assert!(
+        phone[2].as_f64().is_some_and(|px| px >= 8.0),
+        "chart labels {phone} px high"
+    );
+
     client.close().await.unwrap();
     assert!(screenshots().join("qr-page.png").exists());
 }
