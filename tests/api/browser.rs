@@ -210,6 +210,18 @@ async fn a_scene_goes_from_the_form_to_a_loaded_code_to_a_counted_scan() {
         "scans, new followers, unique users: {row}"
     );
     screenshot(&client, "stats-page.png").await;
+    // The printout, as Chromium prints it to A4, kept for a look.
+    let pdf = client
+        .print(
+            fantoccini::wd::PrintConfiguration::builder()
+                .shrink_to_fit(false)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .expect("a PDF of the statistics");
+    std::fs::write(screenshots().join("stats-print.pdf"), &pdf).unwrap();
+    assert_eq!(pdf_pages(&pdf), 1, "one scene's statistics fit one page");
 
     // On a phone: no sideways scrolling, rows as cards, chart labels large enough to read.
     client.set_window_size(390, 844).await.unwrap();

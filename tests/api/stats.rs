@@ -504,3 +504,36 @@ async fn a_bad_range_shows_the_date_form_again_as_typed() {
     assert!(text.contains("YYYY-MM-DD"), "what is allowed: {text}");
     assert!(!text.contains("Back to the start"), "{text}");
 }
+
+#[actix_web::test]
+async fn a_printed_statistics_page_keeps_its_chart_and_says_its_range() {
+    let app = spawn_app().await;
+
+    let page = app.get("/stats?from=2000-01-01&to=2000-01-31").await.text();
+    let stylesheet = app.get("/static/style.css").await.text();
+
+    assert!(
+        page.contains(
+            r#"<p class="print-only">From 2000-01-01 to 2000-01-31, days and times in UTC+00:00.</p>"#
+        ),
+        "{page}"
+    );
+    // Print hides the page's header bar, not the chart's bars (they share a class name).
+    let print_rules: Vec<&str> = stylesheet.split("@media print").skip(1).collect();
+    assert!(
+        print_rules
+            .iter()
+            .all(|rules| !rules.contains("  .bar,") && !rules.contains(" .bar {")),
+        "a print rule hides every .bar"
+    );
+    assert!(
+        print_rules
+            .iter()
+            .any(|r| r.contains("header.bar, .actions"))
+    );
+    assert!(
+        print_rules
+            .iter()
+            .any(|r| r.contains(".print-only { display: block; }"))
+    );
+}
