@@ -46,7 +46,7 @@ base, rows = sys.argv[1], int(sys.argv[2])
 width = len(str(rows))
 body = json.dumps({"pattern": f"bench-{{{1:0{width}}..{rows}}}", "kind": "permanent"}).encode()
 started = time.monotonic()
-with urllib.request.urlopen(urllib.request.Request(f"{base}/api/batches", body, method="POST")) as answer:
+with urllib.request.urlopen(urllib.request.Request(f"{base}/api/batches", body, {"Content-Type": "application/json"}, method="POST")) as answer:
     assert answer.status == 202, answer.status
     batch_id = json.load(answer)["id"]
 while time.monotonic() - started < 300:

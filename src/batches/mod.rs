@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use tokio::sync::Notify;
 
 use crate::codes::{CodeError, CodeService};
@@ -164,10 +165,37 @@ impl Runner {
                 return;
             }
         }
-        if self.make_rows(id).await.is_ok()
-            && let Err(e) = self.store.set_batch_state(id, BatchState::Done, None).await
-        {
-            log::warn!("batch {id} is done but could not be marked so: {e}");
+        // The lease is renewed beside the rows, not between them: one row may wait longer
+        // than the lease (back-offs, another replica's claim of its code). A lease lost
+        // stops the rows at once, so two replicas never work on one batch.
+        let rows = std::pin::pin!(self.make_rows(id));
+        let lease = std::pin::pin!(self.keep_lease(id));
+        match futures_util::future::select(rows, lease).await {
+            Either::Left((Ok(()), _)) => {
+                if let Err(e) = self.store.set_batch_state(id, BatchState::Done, None).await {
+                    log::warn!("batch {id} is done but could not be marked so: {e}");
+                }
+            }
+            Either::Left((Err(Halted), _)) | Either::Right(((), _)) => {}
+        }
+    }
+
+    /// Renews the lease on batch `id` every [`RENEW_EVERY`]; returns once it is lost (to
+    /// another replica after a stall, or the batch finished elsewhere) or cannot be renewed.
+    async fn keep_lease(&self, id: &str) {
+        loop {
+            actix_web::rt::time::sleep(RENEW_EVERY).await;
+            match self.store.lease_batch(id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    log::warn!("batch {id} is now worked on elsewhere; left to it");
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("batch {id} paused: its lease could not be renewed: {e}");
+                    return;
+                }
+            }
         }
     }
 
@@ -181,15 +209,7 @@ impl Runner {
             .await
             .map_err(paused)?;
         let items = self.store.batch_items(id).await.map_err(paused)?;
-        let mut renewed = Instant::now();
         for item in items.iter().filter(|item| item.outcome.is_none()) {
-            if renewed.elapsed() > RENEW_EVERY {
-                match self.store.lease_batch(id).await {
-                    Ok(true) => renewed = Instant::now(),
-                    Ok(false) => return Err(Halted),
-                    Err(e) => return Err(paused(e)),
-                }
-            }
             self.save_names(item).await.map_err(paused)?;
             let started = Instant::now();
             let outcome = match self.make_code(item).await {

@@ -235,10 +235,10 @@ mod tests {
 
     #[test]
     fn a_page_kept_before_its_code_s_last_week_is_a_miss_once_it_began() {
-        // A 10-day code with a week and a third of a second left: its page is rendered
+        // A 10-day code with a week and a second and a half left: its page is rendered
         // without the warning, and the week runs out while it is kept.
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + time::Duration::days(7) + time::Duration::milliseconds(300);
+        let expires_at = now + time::Duration::days(7) + time::Duration::milliseconds(1_500);
         let ticket = Ticket {
             expires_at: Some(expires_at),
             created_at: expires_at - time::Duration::days(10),
@@ -250,7 +250,7 @@ mod tests {
         entry.keep(AnswerKind::Page, before, &Bytes::from_static(b"no warning"));
         assert!(entry.answer(AnswerKind::Page, before).is_some());
 
-        std::thread::sleep(std::time::Duration::from_millis(400));
+        std::thread::sleep(std::time::Duration::from_millis(1_700));
         let after = entry.stamp(AnswerKind::Page, 0);
 
         assert_eq!(after.last_week, Some(LastWeek { days: 7 }));

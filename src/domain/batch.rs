@@ -181,16 +181,28 @@ impl BatchRequest {
     pub fn from_json(body: &[u8], default_lifetime: Lifetime) -> Result<Self, InvalidBatch> {
         let body: BatchBody = serde_json::from_slice(body)
             .map_err(|e| InvalidBatch::Whole(format!("the body is not a batch: {e}")))?;
-        let default_kind = match body.kind.as_deref() {
-            None => None,
-            Some(kind) => Some(
+        let default_kind = match (body.kind.as_deref(), body.expire_seconds) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(InvalidBatch::Whole(
+                    "expire_seconds is the lifetime of the batch's temporary codes: give \
+                     \"kind\": \"temporary\" with it"
+                        .into(),
+                ));
+            }
+            (Some(kind), seconds) => Some(
                 kind_of(
                     kind,
-                    body.expire_seconds.map(|s| s.to_string()).as_deref(),
+                    seconds.map(|s| s.to_string()).as_deref(),
                     default_lifetime,
                 )
                 .map_err(InvalidBatch::Whole)?,
             ),
+        };
+        // Temporary rows without their own lifetime live as long as the batch's.
+        let default_lifetime = match default_kind {
+            Some(Kind::Temporary(lifetime)) => lifetime,
+            _ => default_lifetime,
         };
         match (body.rows, body.pattern) {
             (Some(_), Some(_)) => Err(InvalidBatch::Whole(

@@ -39,6 +39,21 @@ pub async fn create_json(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    // JSON only: a browser sends a JSON body to another site only after asking it (CORS
+    // preflight), so another site's page cannot make codes here with a form whose field
+    // name and value happen to add up to JSON.
+    refuse_cross_site_form(&req)?;
+    let json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !json {
+        return Err(AppError::BadRequest {
+            message: "the body must be sent as Content-Type: application/json".into(),
+            allowed: InvalidBatch::ALLOWED,
+        });
+    }
     let body = body::read(&req, payload, MAX_BATCH_BYTES, FORM_BODY_WITHIN).await?;
     let request =
         BatchRequest::from_json(&body, state.default_lifetime).map_err(AppError::BadBatch)?;
@@ -248,6 +263,11 @@ impl BatchForm {
     fn request(&self, default_lifetime: Lifetime) -> Result<BatchRequest, InvalidBatch> {
         let kind = match self.kind.as_str() {
             "permanent" => Kind::Permanent,
+            other if other != "temporary" => {
+                return Err(InvalidBatch::Whole(
+                    "choose what the codes are for: permanent (for printing) or temporary".into(),
+                ));
+            }
             _ => {
                 let days = self.expire_days.trim();
                 let lifetime = if days.is_empty() {

@@ -221,12 +221,17 @@ where
             .await?;
         }
         BatchWrite::State { id, state, reason } => {
-            sqlx::query("UPDATE batches SET state = $2, stop_reason = $3 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(state.as_str())
-                .bind(reason.as_deref())
-                .execute(&mut *connection)
-                .await?;
+            // A finished batch stays as it finished: a replica working from an old list of
+            // unfinished batches cannot set a stopped one running again.
+            sqlx::query(
+                "UPDATE batches SET state = $2, stop_reason = $3 \
+                 WHERE id = $1 AND state IN ('queued', 'running')",
+            )
+            .bind(id.as_str())
+            .bind(state.as_str())
+            .bind(reason.as_deref())
+            .execute(&mut *connection)
+            .await?;
         }
     }
     Ok(())
@@ -371,8 +376,8 @@ impl Store {
     }
 
     /// Takes (or renews) this process's lease on batch `id`, unless another process holds
-    /// a lease that has not run out: one process works on a batch at a time. On SQLite,
-    /// the only process, always taken.
+    /// a lease that has not run out or the batch is finished: one process works on a batch
+    /// at a time. On SQLite, the only process, always taken.
     pub async fn lease_batch(&self, id: &str) -> Result<bool, StoreError> {
         let Writes::Postgres(database, _) = &self.writes else {
             return Ok(true);
@@ -380,6 +385,7 @@ impl Store {
         let now = unix_now_ms();
         let taken = sqlx::query(
             "UPDATE batches SET runner = $2, runner_until = $3 WHERE id = $1 \
+             AND state IN ('queued', 'running') \
              AND (runner IS NULL OR runner = $2 OR runner_until < $4)",
         )
         .bind(id)

@@ -211,13 +211,15 @@ pub fn retention(new_followers: i64, lost: i64) -> (i64, Option<f64>) {
 impl Store {
     /// Whether any event was ever counted for `scene` (one row of `counted_scenes`).
     pub async fn scene_is_counted(&self, scene: &str) -> Result<bool, StoreError> {
-        let counted: Option<i64> = on_reader!(&self.reader, |pool| {
-            sqlx::query_scalar("SELECT 1 FROM counted_scenes WHERE scene = $1")
+        // COUNT: a BIGINT on both backends (a bare `1` is an INTEGER on PostgreSQL), and at
+        // most 1 here, `scene` being the key.
+        let counted: i64 = on_reader!(&self.reader, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM counted_scenes WHERE scene = $1")
                 .bind(scene)
-                .fetch_optional(pool)
+                .fetch_one(pool)
                 .await?
         });
-        Ok(counted.is_some())
+        Ok(counted > 0)
     }
 
     /// Every scene that has a code, a label, a group or a scan in the range, with its

@@ -15,9 +15,7 @@ const FINISH_WITHIN: Duration = Duration::from_secs(30);
 
 /// Submits `body` to `POST /api/batches` and returns the new batch's id.
 async fn submit(app: &TestApp, body: Value) -> String {
-    let answer = app
-        .post("/api/batches", body.to_string().into_bytes())
-        .await;
+    let answer = app.post_json("/api/batches", &body).await;
     assert_eq!(answer.status, 202, "{}", answer.text());
     let id = answer.json()["id"].as_str().unwrap_or_default().to_string();
     assert_eq!(
@@ -105,9 +103,7 @@ async fn invalid_rows_are_refused_by_index_and_nothing_is_created() {
         {"scene": "t", "kind": "temporary", "expire_seconds": 10}
     ]});
 
-    let answer = app
-        .post("/api/batches", body.to_string().into_bytes())
-        .await;
+    let answer = app.post_json("/api/batches", &body).await;
 
     assert_eq!(answer.status, 400, "{}", answer.text());
     let refusal = answer.json();
@@ -123,14 +119,24 @@ async fn invalid_rows_are_refused_by_index_and_nothing_is_created() {
         "{refusal}"
     );
     for not_a_batch in [
-        &b"{}"[..],
-        b"[1, 2]",
-        br#"{"pattern": "x-{1..5}"}"#,
-        br#"{"pattern": "x-{1..6000}", "kind": "permanent"}"#,
+        json!({}),
+        json!([1, 2]),
+        json!({"pattern": "x-{1..5}"}),
+        json!({"pattern": "x-{1..6000}", "kind": "permanent"}),
+        json!({"pattern": "x-{1..5}", "expire_seconds": 3600}),
     ] {
-        let answer = app.post("/api/batches", not_a_batch.to_vec()).await;
+        let answer = app.post_json("/api/batches", &not_a_batch).await;
         assert_eq!(answer.status, 400, "{}", answer.text());
     }
+    // Another site's form cannot pass for JSON: a body without the JSON content type is
+    // refused, whatever it holds.
+    let as_form = app
+        .post(
+            "/api/batches",
+            br#"{"kind":"permanent","rows":[{"scene":"a"}]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(as_form.status, 400, "{}", as_form.text());
     assert_eq!(app.emulator.calls(Api::QrcodeCreate), 0);
     assert_eq!(app.emulator.token_calls(), 0);
     assert_eq!(app.get("/api/batches/0123").await.status, 404);
@@ -394,4 +400,28 @@ async fn the_batch_page_refreshes_itself_until_done_and_then_offers_the_download
     assert!(sheet.contains("二"), "{sheet}");
     assert_eq!(app.get("/batches/not-a-batch").await.status, 404);
     assert_eq!(app.get("/batches/not-a-batch.zip").await.status, 404);
+}
+
+#[actix_web::test]
+async fn scenes_whose_file_names_meet_still_get_one_file_each() {
+    let app = spawn_app().await;
+    let rows = json!([{"scene": "a b"}, {"scene": "a_b"}, {"scene": "a:b"}]);
+    let id = submit(&app, json!({"kind": "permanent", "rows": rows})).await;
+    let progress = progress_once(&app, &id, finished).await;
+    assert_eq!(progress["done"], 3, "{progress}");
+
+    let answer = app.get_owned(format!("/batches/{id}.zip")).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(answer.body)).expect("a ZIP");
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.expect("a UTF-8 name").into_owned())
+        .filter(|name| name.ends_with(".png"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["scene-a_b-2.png", "scene-a_b-3.png", "scene-a_b.png"]
+    );
 }

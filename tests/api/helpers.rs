@@ -288,6 +288,16 @@ impl TestApp {
         read(&url, self.client.post(&url).send_body(body)).await
     }
 
+    /// POST `body` to `path` on scene-qr as JSON, as an internal tool does.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        let url = format!("{}{path}", self.address);
+        let request = self
+            .client
+            .post(&url)
+            .insert_header(("Content-Type", "application/json"));
+        read(&url, request.send_body(body.to_string())).await
+    }
+
     /// PUT `body` to `path` on scene-qr, with `headers` (an `Origin`, say).
     pub async fn put(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Response {
         let url = format!("{}{path}", self.address);

@@ -17,7 +17,7 @@ const KILL_AFTER: u64 = 15;
 async fn submit(client: &awc::Client, address: &str, body: Value) -> String {
     let mut answer = client
         .post(format!("{address}/api/batches"))
-        .send_body(body.to_string())
+        .send_json(&body)
         .await
         .expect("an answer");
     assert_eq!(answer.status().as_u16(), 202);

@@ -2,6 +2,7 @@
 //! and scene with Chinese kept (UTF-8 names, flagged as such in the archive), and
 //! `index.csv` listing them for a print shop or a spreadsheet.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -74,6 +75,7 @@ fn archive(
         "png",
         "svg",
     ])?;
+    let mut taken = HashSet::new();
     for item in items {
         let Some(RowOutcome::Made {
             url, expires_at, ..
@@ -81,7 +83,14 @@ fn archive(
         else {
             continue;
         };
-        let stem = file_stem(item);
+        // Two rows may come to one name once unsafe characters are replaced ("a b" and
+        // "a_b"): the later one takes its row number too, as an archive holds one file a
+        // name.
+        let mut stem = file_stem(item);
+        if !taken.insert(stem.clone()) {
+            stem = format!("{stem}-{}", item.position + 1);
+            taken.insert(stem.clone());
+        }
         let (png, svg) = (format!("{stem}.png"), format!("{stem}.svg"));
         zip.start_file(png.as_str(), stored)?;
         zip.write_all(&presentation.png(url)?)?;
@@ -113,11 +122,21 @@ fn archive(
 /// too.
 fn file_stem(item: &BatchItem) -> String {
     let scene = item.code.scene.to_string();
-    safe_file_name(&match item.label.as_deref() {
+    let name = safe_file_name(&match item.label.as_deref() {
         Some(label) if !label.is_empty() => format!("{label}-{scene}"),
         _ => format!("scene-{scene}"),
-    })
+    });
+    // File systems take 255 bytes a name: cut at a character, leaving room for a row
+    // number and the extension.
+    let mut end = name.len().min(MAX_STEM_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
 }
+
+/// The longest file name an archive entry gets, before its row number and extension.
+const MAX_STEM_BYTES: usize = 200;
 
 #[cfg(test)]
 mod tests {
@@ -146,5 +165,8 @@ mod tests {
         assert_eq!(file_stem(&item("a/b", Some("x:y*"))), "x_y_-a_b");
         assert_eq!(file_stem(&item("..x", None)), "scene-..x");
         assert_eq!(file_stem(&item("s", Some("..hidden"))), "hidden-s");
+        let long = file_stem(&item(&"店".repeat(64), Some(&"海".repeat(100))));
+        assert!(long.len() <= MAX_STEM_BYTES, "{} bytes", long.len());
+        assert!(long.starts_with("海海"));
     }
 }
