@@ -1,6 +1,7 @@
 //! The inventory of created codes, and reuse of live ones after a restart.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
@@ -219,6 +220,40 @@ pub(super) const RELEASE_CLAIM: &str = "DELETE FROM code_claims WHERE code = $1 
 /// died mid-create delays the code by no more.
 pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(130);
 
+/// How long a count of the permanent codes is shown before it is read again. Other
+/// replicas' new codes show within this; this process's at once.
+const PERMANENT_USED_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// The count of permanent codes as last read, and when.
+#[derive(Clone, Default)]
+pub(super) struct PermanentUsed(Arc<Mutex<Option<(Instant, u64)>>>);
+
+impl PermanentUsed {
+    fn fresh(&self) -> Option<u64> {
+        let kept = *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.filter(|(read, _)| read.elapsed() < PERMANENT_USED_FRESH_FOR)
+            .map(|(_, used)| used)
+    }
+
+    fn keep(&self, used: u64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), used));
+    }
+
+    /// A permanent code was recorded: the next read counts again.
+    fn forget(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+}
+
 /// What a process that needs a code not in its cache should do.
 #[derive(Debug)]
 pub enum Claim {
@@ -323,6 +358,10 @@ impl Store {
                     .await?;
             }
         }
+        // After the commit: a count read meanwhile would keep the old number.
+        if code.kind == Kind::Permanent {
+            self.permanent_used.forget();
+        }
         Ok(())
     }
 
@@ -339,13 +378,21 @@ impl Store {
 
     /// How many scenes have a permanent code in the inventory: what this service has used
     /// of the account's 100,000.
+    /// Read at most once a [`PERMANENT_USED_FRESH_FOR`], and again after this process
+    /// records a permanent code: the home page shows it, and counting up to 100,000 index
+    /// entries on every view would cost more as codes are made.
     pub async fn permanent_codes_used(&self) -> Result<u64, StoreError> {
+        if let Some(used) = self.permanent_used.fresh() {
+            return Ok(used);
+        }
         let used: i64 = on_reader!(&self.reader, |pool| {
             sqlx::query_scalar(PERMANENT_CODES_USED)
                 .fetch_one(pool)
                 .await?
         });
-        Ok(u64::try_from(used).unwrap_or(0))
+        let used = u64::try_from(used).unwrap_or(0);
+        self.permanent_used.keep(used);
+        Ok(used)
     }
 
     /// How many temporary codes expire between now and `within` from now: codes printed or

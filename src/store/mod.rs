@@ -112,6 +112,8 @@ pub struct Store {
     offset_seconds: i64,
     /// This process among those sharing the database: the holder of its claims.
     instance: String,
+    /// The count of permanent codes, as last read (see `codes::PERMANENT_USED_FRESH_FOR`).
+    permanent_used: codes::PermanentUsed,
 }
 
 impl Store {
@@ -187,6 +189,7 @@ impl Store {
             utc_offset,
             offset_seconds,
             instance: new_instance(),
+            permanent_used: codes::PermanentUsed::default(),
         };
         Ok((store, writer_task))
     }
@@ -210,6 +213,7 @@ impl Store {
             utc_offset,
             offset_seconds: i64::from(utc_offset.whole_seconds()),
             instance: new_instance(),
+            permanent_used: codes::PermanentUsed::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let watch = database.watch_settings(stopped, move || {
