@@ -442,6 +442,17 @@ pub fn human_duration(seconds: u32) -> String {
     }
 }
 
+/// A UTC offset as pages name it: "UTC+08:00".
+pub fn offset_label(offset: time::UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    format!(
+        "UTC{}{:02}:{:02}",
+        if offset.is_negative() { '-' } else { '+' },
+        h.abs(),
+        m.abs()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::human_duration;

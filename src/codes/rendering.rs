@@ -11,7 +11,7 @@ use time::macros::format_description;
 
 use crate::domain::{CodeRequest, ImageFormat, Kind, LastWeek, PngSize, Scene, Ticket};
 use crate::pages::{
-    EmbedPage, LastWeekWarning, Layout, QrCodePage, human_duration, scene_stats_path,
+    EmbedPage, LastWeekWarning, Layout, QrCodePage, human_duration, offset_label, scene_stats_path,
 };
 use crate::render::{self, Branding};
 
@@ -297,17 +297,11 @@ struct CodeJson<'a> {
 /// `t` as pages show times: in the statistics' offset, which is named ("2026-12-04 14:42
 /// UTC+08:00"), so that a code's page and its scene's statistics agree.
 fn local_time(t: time::OffsetDateTime, offset: time::UtcOffset) -> Option<String> {
-    let local = t.to_offset(offset);
-    let (hours, minutes, _) = offset.as_hms();
-    let sign = if offset.is_negative() { '-' } else { '+' };
-    let shown = local
+    let shown = t
+        .to_offset(offset)
         .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
         .ok()?;
-    Some(format!(
-        "{shown} UTC{sign}{:02}:{:02}",
-        hours.abs(),
-        minutes.abs()
-    ))
+    Some(format!("{shown} {}", offset_label(offset)))
 }
 
 /// The `showqrcode` address of a ticket. Tickets hold `+`, `/` and `=`, so the ticket is

@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::body::{self, FORM_BODY_WITHIN};
-use super::stats::{local_time, offset_label};
+use super::stats::local_time;
 use super::{AppState, refuse_cross_site_form};
 use crate::batches::is_batch_id;
 use crate::domain::{BatchPreview, BatchRequest, Defaults, InvalidBatch, Kind, Lifetime, RowError};
 use crate::error::AppError;
-use crate::pages::{self, BatchForm, BatchItemRow, BatchNewPage, BatchPage};
+use crate::pages::{self, BatchForm, BatchItemRow, BatchNewPage, BatchPage, offset_label};
 use crate::store::batches::{BatchItem, BatchSummary, RowOutcome};
 
 mod archive;

@@ -20,7 +20,7 @@ use crate::domain::{GroupName, SceneKey, SceneType, SortKey, StatsQuery, View};
 use crate::error::AppError;
 use crate::pages::{
     CodeLine, GroupRow, Layout, Pager, SceneStatsPage, SortHeader, StatsPage, StatsRefusedPage,
-    StatsRow, UnknownScenePage, human_duration, percent, render, scene_stats_path,
+    StatsRow, UnknownScenePage, human_duration, offset_label, percent, render, scene_stats_path,
 };
 use crate::stats::report::Counted;
 use crate::stats::report::GroupStats;
@@ -641,14 +641,4 @@ pub(super) fn local_time(unix: Option<i64>, offset: UtcOffset) -> String {
     unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .and_then(|t| t.to_offset(offset).format(&format).ok())
         .unwrap_or_default()
-}
-
-pub(super) fn offset_label(offset: UtcOffset) -> String {
-    let (h, m, _) = offset.as_hms();
-    format!(
-        "UTC{}{:02}:{:02}",
-        if offset.is_negative() { '-' } else { '+' },
-        h.abs(),
-        m.abs()
-    )
 }

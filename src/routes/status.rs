@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
-use super::stats::{local_time, offset_label};
+use super::stats::local_time;
 use crate::codes::WorkerCodes;
 use crate::error::AppError;
-use crate::pages::{self, StatusPage};
+use crate::pages::{self, StatusPage, offset_label};
 use crate::wechat::{FORCE_REFRESHES_PER_DAY, Quota};
 
 /// Permanent codes an account may ever hold.

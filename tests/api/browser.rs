@@ -14,6 +14,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::spawn_app_with;
+use scene_qr::settings::Settings;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -87,6 +88,27 @@ where
     }
 }
 
+/// Sandbox mode, as a newcomer starts it: no credentials, no push Token.
+fn sandbox_mode(settings: &mut Settings) {
+    settings.appid = None;
+    settings.appsecret = None;
+    settings.push_token = None;
+}
+
+/// Whether Chromium or chromedriver is missing (the test then says so and passes, except
+/// under CI, where it fails).
+fn chromium_missing() -> bool {
+    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "chromium and chromium-driver are missing; .ci/run installs them"
+    );
+    eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    true
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("a screenshot");
     std::fs::create_dir_all(screenshots()).unwrap();
@@ -95,20 +117,10 @@ async fn screenshot(client: &Client, name: &str) {
 
 #[actix_web::test]
 async fn a_scene_goes_from_the_form_to_a_loaded_code_to_a_counted_scan() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium and chromium-driver are missing; .ci/run installs them"
-        );
-        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    if chromium_missing() {
         return;
     }
-    let app = spawn_app_with(|s| {
-        s.appid = None;
-        s.appsecret = None;
-        s.push_token = None;
-    })
-    .await;
+    let app = spawn_app_with(sandbox_mode).await;
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver_url, profile.path()).await;
@@ -272,20 +284,10 @@ fn pdf_pages(pdf: &[u8]) -> usize {
 
 #[actix_web::test]
 async fn a_batch_goes_from_a_pattern_to_a_preview_to_twelve_codes_per_printed_a4_page() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium and chromium-driver are missing; .ci/run installs them"
-        );
-        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    if chromium_missing() {
         return;
     }
-    let app = spawn_app_with(|s| {
-        s.appid = None;
-        s.appsecret = None;
-        s.push_token = None;
-    })
-    .await;
+    let app = spawn_app_with(sandbox_mode).await;
     let (_driver, driver_url) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver_url, profile.path()).await;
@@ -405,21 +407,14 @@ fn tool_page(listener: TcpListener, frame_src: &str) -> String {
 
 #[actix_web::test]
 async fn the_embed_view_shows_in_a_frame_of_an_allowed_tool_and_nowhere_else() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium and chromium-driver are missing; .ci/run installs them"
-        );
-        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    if chromium_missing() {
         return;
     }
     // Two tools on two origins; the app allows the first only.
     let allowed_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let allowed_origin = format!("http://{}", allowed_listener.local_addr().unwrap());
     let app = spawn_app_with(|s| {
-        s.appid = None;
-        s.appsecret = None;
-        s.push_token = None;
+        sandbox_mode(s);
         s.frame_ancestors = format!("'self' {allowed_origin}");
     })
     .await;

@@ -10,10 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::summary;
 use crate::error::AppError;
-use crate::pages::{self, BatchPrintPage, PrintCell};
+use crate::pages::{self, BatchPrintPage, PrintCell, offset_label};
 use crate::render;
 use crate::routes::AppState;
-use crate::routes::stats::{local_time, offset_label};
+use crate::routes::stats::local_time;
 use crate::store::batches::RowOutcome;
 
 pub async fn sheet(
